@@ -1,0 +1,54 @@
+# make setup | demo | test | bench | lint    (demo/test/bench/lint set things up first)
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.robolearn-installed
+LINT_PATHS := robolearn tests benchmarks setup.py
+
+.PHONY: setup sysdeps demo test bench lint
+
+setup: $(STAMP) sysdeps
+
+# Re-installs when the package metadata changes; otherwise a no-op.
+$(STAMP): pyproject.toml setup.py
+	@test -x $(PY) || { command -v $(PYTHON) >/dev/null || \
+	    { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 1; }; \
+	  $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install --upgrade pip setuptools
+	$(PY) -m pip install -e '.[dev]'
+	@touch $@
+
+# libosmesa6: offscreen MuJoCo rendering without a GPU.
+sysdeps:
+	@if ldconfig -p 2>/dev/null | grep -q libOSMesa || dpkg -s libosmesa6 >/dev/null 2>&1; then \
+	  :; \
+	else \
+	  command -v apt-get >/dev/null || \
+	    { echo "error: install the OSMesa library (Debian/Ubuntu: libosmesa6) by hand" >&2; exit 1; }; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	  elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "error: libosmesa6 is missing; as root run: apt-get install -y libosmesa6" >&2; exit 1; fi; \
+	  echo "installing libosmesa6 (offscreen MuJoCo rendering)"; \
+	  $$SUDO apt-get update && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libosmesa6; \
+	fi
+
+# Offscreen rendering through OSMesa unless the caller chose another backend (e.g. MUJOCO_GL=egl).
+demo test bench: export MUJOCO_GL ?= osmesa
+demo test bench: export PYOPENGL_PLATFORM ?= osmesa
+
+demo: setup
+	$(VENV)/bin/robolearn demo
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/env_throughput.py --json
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)

@@ -1,0 +1,1 @@
+"""The `Robot` interface, its safety layer and backends (twin, Franka)."""

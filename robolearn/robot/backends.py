@@ -1,0 +1,3 @@
+"""Importing this module registers the built-in robot backends."""
+
+from robolearn.robot import twin  # noqa: F401

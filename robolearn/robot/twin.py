@@ -1,0 +1,263 @@
+"""`TwinRobot`: the MuJoCo digital twin of a Franka cell behind the `Robot` interface.
+
+Physics runs at 1 kHz (Franka's control rate). Every physics step recomputes the Cartesian
+impedance law from MuJoCo's Jacobian and mass matrix, exactly as the torque-mode hardware loop
+does, and adds MuJoCo's bias forces in place of the Franka firmware's gravity compensation.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import mujoco
+import numpy as np
+from numba import njit
+
+from robolearn.robot.base import Robot, RobotConfig, register_robot
+from robolearn.robot.control import (
+    impedance_torque,
+    pack_joint_limits,
+    pack_params,
+    saturated_torque,
+)
+from robolearn.robot.limits import load_limits
+from robolearn.robot.safety import SafetyLayer, UnsafeCommandError
+from robolearn.robot.transforms import mat_to_quat
+from robolearn.robot.types import CartesianTarget, GripperCommand, RobotState
+from robolearn.sim.scene import ARM_JOINTS, CAMERAS, FINGER_JOINTS, TCP_SITE, build_scene
+
+log = logging.getLogger(__name__)
+
+
+@njit(cache=True)
+def _twin_torque(  # pragma: no cover - compiled
+    jacp: np.ndarray,
+    jacr: np.ndarray,
+    mass_full: np.ndarray,
+    qpos: np.ndarray,
+    qvel: np.ndarray,
+    qfrc_bias: np.ndarray,
+    site_xpos: np.ndarray,
+    site_xmat: np.ndarray,
+    tcp: int,
+    target: np.ndarray,
+    params: np.ndarray,
+    joint_limits: np.ndarray,
+    tau: np.ndarray,
+    ctrl: np.ndarray,
+) -> bool:
+    """One 1 kHz tick: the shared impedance law plus MuJoCo's bias forces, into `ctrl[:7]`."""
+    jac = np.empty((6, 7))
+    jac[:3] = jacp[:, :7]
+    jac[3:] = jacr[:, :7]
+    mass = np.ascontiguousarray(mass_full[:7, :7])
+    q = qpos[:7].copy()
+    dq = qvel[:7].copy()
+    impedance_torque(
+        jac, mass, q, dq, site_xpos[tcp], site_xmat[tcp].reshape(3, 3), target, params, tau
+    )
+    out = np.empty(7)
+    finite = saturated_torque(tau, qfrc_bias[:7].copy(), q, dq, joint_limits, out)
+    ctrl[:7] = out
+    return finite
+
+
+@dataclass(kw_only=True)
+class TwinConfig(RobotConfig):
+    scene: str | None = None  # task objects from sim/scenes/<scene>.xml
+    physics_dt: float = 0.001  # 1 kHz, Franka's control rate
+    cameras: tuple[str, ...] = field(default_factory=tuple)  # names from sim.scene.CAMERAS
+    image_size: tuple[int, int] = (128, 128)  # (height, width)
+
+
+class NotConnectedError(RuntimeError):
+    """A method that needs the simulation was called before `connect()`."""
+
+
+@register_robot("twin", TwinConfig)
+class TwinRobot(Robot):
+    """The twin. `model`/`data` are public so tasks can place and read their objects."""
+
+    def __init__(self, config: TwinConfig | None = None) -> None:
+        self.config = config or TwinConfig()
+        for name in self.config.cameras:
+            if name not in CAMERAS:
+                raise ValueError(f"unknown camera {name!r}; known: {', '.join(sorted(CAMERAS))}")
+        self.limits = load_limits(self.config.limits_file)
+        self.safety = SafetyLayer(self.limits)
+        self.model: mujoco.MjModel | None = None
+        self.data: mujoco.MjData | None = None
+        self._renderer: mujoco.Renderer | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def connect(self) -> None:
+        if self.model is not None:
+            return
+        built = build_scene(self.config.scene, self.config.physics_dt)
+        m = built.model
+        self.model, self.data = m, mujoco.MjData(m)
+        self._arm_qpos = np.array([m.joint(j).qposadr[0] for j in ARM_JOINTS])
+        self._arm_dof = np.array([m.joint(j).dofadr[0] for j in ARM_JOINTS])
+        if not np.array_equal(self._arm_dof, np.arange(7)) or not np.array_equal(
+            self._arm_qpos, np.arange(7)
+        ):
+            raise RuntimeError("the arm joints must be the first seven degrees of freedom")
+        self._finger_qpos = np.array([m.joint(j).qposadr[0] for j in FINGER_JOINTS])
+        self._tcp = m.site(TCP_SITE).id
+        self._joint_limits = pack_joint_limits(self.limits)
+        # MjData's arrays are fixed views of its buffers: fetch them once, not at every tick.
+        d = self.data
+        self._views = (d.qpos, d.qvel, d.qfrc_bias, d.site_xpos, d.site_xmat)
+        self._ctrl = d.ctrl
+        # Preallocated buffers for the 1 kHz loop.
+        self._jacp = np.zeros((3, m.nv))
+        self._jacr = np.zeros((3, m.nv))
+        self._jac = np.zeros((6, 7))
+        self._mass_full = np.zeros((m.nv, m.nv))
+        self._tau = np.zeros(7)
+        self._target = np.zeros(7)  # position + quaternion, what the law tracks
+        self._params = pack_params(self.limits, self.limits.arm.home_joint_positions)
+        self._gripper_width = self.limits.gripper.max_width
+        self.reset()
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+        self.model = None
+        self.data = None
+
+    def _require(self) -> tuple[mujoco.MjModel, mujoco.MjData]:
+        if self.model is None or self.data is None:
+            raise NotConnectedError("TwinRobot is not connected; call connect() or use `with`")
+        return self.model, self.data
+
+    # --- state --------------------------------------------------------------------------------
+    @property
+    def time(self) -> float:
+        return float(self._require()[1].time)
+
+    def observe(self) -> RobotState:
+        m, d = self._require()
+        mujoco.mj_forward(m, d)
+        self._update_jacobian()
+        q = d.qpos[:7].copy()
+        dq = d.qvel[:7].copy()
+        # External torques: what contacts (and limit constraints) apply to the arm joints.
+        tau_ext = d.qfrc_constraint[:7].copy()
+        wrench = np.linalg.lstsq(self._jac.T, tau_ext, rcond=1e-3)[0]
+        return RobotState(
+            q=q,
+            dq=dq,
+            tau_ext=tau_ext,
+            ee_pos=d.site_xpos[self._tcp].copy(),
+            ee_quat=mat_to_quat(d.site_xmat[self._tcp].reshape(3, 3)),
+            ee_twist=self._jac @ dq,
+            ee_wrench=wrench,
+            gripper_width=float(d.qpos[self._finger_qpos[0]] - d.qpos[self._finger_qpos[1]]),
+            timestamp=float(d.time),
+        )
+
+    def _update_jacobian(self) -> None:
+        m, d = self.model, self.data
+        mujoco.mj_jacSite(m, d, self._jacp, self._jacr, self._tcp)
+        self._jac[:3] = self._jacp[:, :7]
+        self._jac[3:] = self._jacr[:, :7]
+
+    # --- commands -----------------------------------------------------------------------------
+    def command(self, target: CartesianTarget) -> CartesianTarget:
+        self._require()
+        state = self.observe()
+        self.safety.check_state(state)
+        safe = self.safety.filter(target, state)
+        self._set_target(safe)
+        return safe
+
+    def _set_target(self, target: CartesianTarget) -> None:
+        self._target[:3] = target.position
+        self._target[3:] = target.quat
+
+    def gripper(self, command: GripperCommand) -> None:
+        self._require()
+        self._gripper_width = self.safety.filter_gripper(command).width
+
+    def advance(self, seconds: float) -> None:
+        """Step physics for `seconds` at 1 kHz with the impedance law in the loop."""
+        m, d = self._require()
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"advance() needs a finite non-negative duration, got {seconds}")
+        steps = round(seconds / m.opt.timestep)
+        half = 0.5 * self._gripper_width
+        d.ctrl[7] = half
+        d.ctrl[8] = -half
+        safety = self.safety
+        for _ in range(steps):
+            if safety.watchdog_expired(d.time):
+                self._set_target(safety.watchdog(self.observe(), self._target_as_command()))
+            mujoco.mj_step1(m, d)
+            self._control()
+            mujoco.mj_step2(m, d)
+
+    def _target_as_command(self) -> CartesianTarget:
+        return CartesianTarget(self._target[:3].copy(), self._target[3:].copy())
+
+    def _control(self) -> None:
+        m, d = self.model, self.data
+        mujoco.mj_jacSite(m, d, self._jacp, self._jacr, self._tcp)
+        mujoco.mj_fullM(m, self._mass_full, d.qM)
+        finite = _twin_torque(
+            self._jacp,
+            self._jacr,
+            self._mass_full,
+            *self._views,
+            self._tcp,
+            self._target,
+            self._params,
+            self._joint_limits,
+            self._tau,
+            self._ctrl,
+        )
+        if not finite:
+            self.safety.estop("non-finite torque from the control law")
+
+    # --- reset and recovery -------------------------------------------------------------------
+    def reset(self, joint_positions: Any = None) -> RobotState:
+        m, d = self._require()
+        q0 = self.limits.arm.home_joint_positions if joint_positions is None else joint_positions
+        q0 = np.asarray(q0, dtype=np.float64)
+        if q0.shape != (7,) or not np.all(np.isfinite(q0)):
+            raise UnsafeCommandError(f"reset joint positions must be 7 finite numbers, got {q0}")
+        mujoco.mj_resetData(m, d)
+        d.qpos[:7] = q0
+        self._gripper_width = self.limits.gripper.max_width
+        d.qpos[self._finger_qpos[0]] = 0.5 * self._gripper_width
+        d.qpos[self._finger_qpos[1]] = -0.5 * self._gripper_width
+        mujoco.mj_forward(m, d)
+        self.safety.reset_estop()
+        state = self.observe()
+        self._set_target(self.safety.hold_target(state))
+        return state
+
+    def hold(self) -> None:
+        """Track the current pose (used after tasks move objects at reset)."""
+        self._set_target(self.safety.hold_target(self.observe()))
+
+    def recover(self) -> None:
+        self._require()
+        self.safety.reset_estop()
+        self.hold()
+
+    # --- rendering ----------------------------------------------------------------------------
+    def render(self, camera: str = "front") -> np.ndarray:
+        """An RGB uint8 image (H, W, 3) from a named camera; rendering happens only when asked."""
+        m, d = self._require()
+        if camera not in CAMERAS:
+            raise ValueError(f"unknown camera {camera!r}; known: {', '.join(sorted(CAMERAS))}")
+        if self._renderer is None:
+            height, width = self.config.image_size
+            self._renderer = mujoco.Renderer(m, height=height, width=width)
+        self._renderer.update_scene(d, camera=CAMERAS[camera])
+        return self._renderer.render().copy()

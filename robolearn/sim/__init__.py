@@ -1,0 +1,1 @@
+"""MuJoCo digital twin: scene assembly, tasks, rendering."""
