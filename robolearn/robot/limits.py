@@ -157,6 +157,9 @@ def _check_consistency(source: str, cell: CellLimits) -> None:
     arm, safety = cell.arm, cell.safety
     if np.any(arm.joint_lower >= arm.joint_upper):
         raise LimitsError(f"{source}: robot.joint_lower must be below robot.joint_upper")
+    if np.any(arm.max_joint_torque <= 0):
+        # A limit <= 0 would make the torque saturation pin a joint at +-limit.
+        raise LimitsError(f"{source}: robot.max_joint_torque must be positive for every joint")
     if np.any(arm.home_joint_positions <= arm.joint_lower + safety.joint_margin) or np.any(
         arm.home_joint_positions >= arm.joint_upper - safety.joint_margin
     ):

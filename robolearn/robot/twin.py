@@ -90,7 +90,7 @@ class TwinRobot(Robot):
         self.safety = SafetyLayer(self.limits)
         self.model: mujoco.MjModel | None = None
         self.data: mujoco.MjData | None = None
-        self._renderer: mujoco.Renderer | None = None
+        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
 
     # --- lifecycle ----------------------------------------------------------------------------
     def connect(self) -> None:
@@ -124,9 +124,9 @@ class TwinRobot(Robot):
         self.reset()
 
     def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        for renderer in self._renderers.values():
+            renderer.close()
+        self._renderers.clear()
         self.model = None
         self.data = None
 
@@ -241,6 +241,15 @@ class TwinRobot(Robot):
         self._set_target(self.safety.hold_target(state))
         return state
 
+    def set_finger_width(self, width: float) -> None:
+        """Teleport the fingers to `width` and command it (sim-only, for task resets)."""
+        m, d = self._require()
+        width = self.safety.filter_gripper(GripperCommand(width=width)).width
+        d.qpos[self._finger_qpos[0]] = 0.5 * width
+        d.qpos[self._finger_qpos[1]] = -0.5 * width
+        self._gripper_width = width
+        mujoco.mj_forward(m, d)
+
     def hold(self) -> None:
         """Track the current pose (used after tasks move objects at reset)."""
         self._set_target(self.safety.hold_target(self.observe()))
@@ -251,13 +260,22 @@ class TwinRobot(Robot):
         self.hold()
 
     # --- rendering ----------------------------------------------------------------------------
-    def render(self, camera: str = "front") -> np.ndarray:
-        """An RGB uint8 image (H, W, 3) from a named camera; rendering happens only when asked."""
+    def render(self, camera: str = "front", size: tuple[int, int] | None = None) -> np.ndarray:
+        """An RGB uint8 image (H, W, 3) from a named camera; rendering happens only when asked.
+
+        `size` is (height, width), default `config.image_size`. Offscreen rendering on a CPU
+        needs MUJOCO_GL=osmesa (the Makefile sets it).
+        """
         m, d = self._require()
         if camera not in CAMERAS:
             raise ValueError(f"unknown camera {camera!r}; known: {', '.join(sorted(CAMERAS))}")
-        if self._renderer is None:
-            height, width = self.config.image_size
-            self._renderer = mujoco.Renderer(m, height=height, width=width)
-        self._renderer.update_scene(d, camera=CAMERAS[camera])
-        return self._renderer.render().copy()
+        height, width = size or self.config.image_size
+        renderer = self._renderers.get((height, width))
+        if renderer is None:
+            if m.vis.global_.offheight < height or m.vis.global_.offwidth < width:
+                m.vis.global_.offheight = max(height, m.vis.global_.offheight)
+                m.vis.global_.offwidth = max(width, m.vis.global_.offwidth)
+            renderer = mujoco.Renderer(m, height=height, width=width)
+            self._renderers[(height, width)] = renderer
+        renderer.update_scene(d, camera=CAMERAS[camera])
+        return renderer.render().copy()

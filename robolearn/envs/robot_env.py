@@ -1,0 +1,181 @@
+"""`RobotEnv`: a gymnasium environment over a `Robot` and a `Task`.
+
+Actions are `[dx, dy, dz, droll, dpitch, dyaw, gripper]` in [-1, 1]: a translation and a
+rotation (axis-angle, base frame) relative to the measured TCP pose, scaled to the safety
+layer's largest step, and a gripper width (-1 open, +1 closed). The target passes through the
+robot's safety layer; then `1 / control_hz` seconds of robot time pass.
+Observations are a dict: `state` (proprioception + task object state, float32) and, when
+cameras are on, `images` (uint8 HxWx3 per camera).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from robolearn.robot.twin import TwinConfig, TwinRobot
+from robolearn.robot.types import CartesianTarget, GripperCommand, RobotState
+from robolearn.sim.tasks import TASKS, Task
+from robolearn.sim.tasks.base import ACTION_DIM, apply_action
+
+PROPRIO_DIM = 28  # ee_pos 3, ee_quat 4, ee_twist 6, gripper 1, q 7, dq 7
+HOME_JOINT_NOISE = 0.02  # radians, per joint, drawn at every reset
+
+
+class RobotEnv(gym.Env):
+    """A manipulation task on a robot (the twin here; `robolearn.envs.ros_env` for ROS 2)."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self,
+        robot: TwinRobot,
+        task: Task,
+        *,
+        control_hz: float = 10.0,
+        reward_type: str = "sparse",
+        terminate_on_success: bool = True,
+        render_mode: str | None = None,
+        render_size: tuple[int, int] = (480, 640),
+    ) -> None:
+        if reward_type not in ("sparse", "dense"):
+            raise ValueError(f"reward_type must be 'sparse' or 'dense', got {reward_type!r}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        if not np.isfinite(control_hz) or control_hz <= 0:
+            raise ValueError(f"control_hz must be positive, got {control_hz}")
+        self.robot = robot
+        self.task = task
+        self.control_hz = float(control_hz)
+        self.reward_type = reward_type
+        self.terminate_on_success = terminate_on_success
+        self.render_mode = render_mode
+        self.render_size = render_size
+        self.metadata = {**self.metadata, "render_fps": int(round(control_hz))}
+        timeout = robot.limits.safety.watchdog_timeout
+        if 1.0 / self.control_hz > timeout:
+            raise ValueError(
+                f"control_hz={control_hz} leaves {1 / control_hz:.3f} s between commands, longer"
+                f" than the watchdog timeout ({timeout} s): the arm would stop between steps"
+            )
+        self.max_episode_steps = int(round(task.episode_seconds * self.control_hz))
+        robot.connect()
+        self.cameras = tuple(robot.config.cameras)
+        state_dim = PROPRIO_DIM + task.object_dim
+        obs_spaces: dict[str, spaces.Space] = {
+            "state": spaces.Box(-np.inf, np.inf, (state_dim,), np.float32)
+        }
+        if self.cameras:
+            h, w = robot.config.image_size
+            obs_spaces["images"] = spaces.Dict(
+                {c: spaces.Box(0, 255, (h, w, 3), np.uint8) for c in self.cameras}
+            )
+        self.observation_space = spaces.Dict(obs_spaces)
+        self.action_space = spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+        self._steps = 0
+        self._state: RobotState | None = None
+
+    # --- gymnasium API ------------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        super().reset(seed=seed)
+        home = self.robot.limits.arm.home_joint_positions
+        noise = self.np_random.uniform(-HOME_JOINT_NOISE, HOME_JOINT_NOISE, size=7)
+        self.robot.reset(home + noise)
+        self.task.reset(self.robot, self.np_random)
+        self.robot.hold()
+        self._steps = 0
+        self._state = self.robot.observe()
+        objects = self.task.objects(self.robot)
+        evaluation = self.task.evaluate(self._state, objects)
+        return self._observation(self._state, objects), self._info(evaluation, objects)
+
+    def step(
+        self, action: np.ndarray
+    ) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        try:
+            act = np.asarray(action, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"action must be numeric, got {action!r}") from None
+        if act.shape != (ACTION_DIM,):
+            raise ValueError(f"action must have shape ({ACTION_DIM},), got {act.shape}")
+        if not np.all(np.isfinite(act)):
+            raise ValueError(f"action contains NaN or inf: {act}")
+        act = np.clip(act, -1.0, 1.0)
+        pos, quat, width = apply_action(self.robot.limits, self._state, act)
+        self.robot.command(CartesianTarget(pos, quat))
+        self.robot.gripper(GripperCommand(width=width))
+        self.robot.advance(1.0 / self.control_hz)
+        self._steps += 1
+        self._state = self.robot.observe()
+        objects = self.task.objects(self.robot)
+        evaluation = self.task.evaluate(self._state, objects)
+        reward = evaluation.sparse_reward if self.reward_type == "sparse" else evaluation.dense_reward
+        terminated = bool(evaluation.success and self.terminate_on_success)
+        truncated = self._steps >= self.max_episode_steps and not terminated
+        obs = self._observation(self._state, objects)
+        return obs, float(reward), terminated, truncated, self._info(evaluation, objects)
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        return self.robot.render("front", size=self.render_size)
+
+    def close(self) -> None:
+        self.robot.close()
+
+    # --- helpers ------------------------------------------------------------------------------
+    def objects(self) -> dict[str, np.ndarray]:
+        """Privileged object state (for scripted experts and scoring, not for policies)."""
+        return self.task.objects(self.robot)
+
+    @property
+    def robot_state(self) -> RobotState:
+        if self._state is None:
+            raise RuntimeError("call reset() first")
+        return self._state
+
+    def _observation(self, state: RobotState, objects: dict[str, np.ndarray]) -> dict[str, Any]:
+        vec = np.concatenate([state.as_vector(), self.task.object_state(objects)])
+        obs: dict[str, Any] = {"state": vec.astype(np.float32)}
+        if self.cameras:
+            obs["images"] = {c: self.robot.render(c) for c in self.cameras}
+        return obs
+
+    def _info(self, evaluation: Any, objects: dict[str, np.ndarray]) -> dict[str, Any]:
+        return {
+            "is_success": evaluation.success,
+            "sparse_reward": evaluation.sparse_reward,
+            "dense_reward": evaluation.dense_reward,
+            "reward_terms": dict(evaluation.terms),
+            "object_state": self.task.object_state(objects).copy(),
+            "steps": self._steps,
+        }
+
+
+def make_twin_env(
+    task: str,
+    *,
+    control_hz: float = 10.0,
+    cameras: tuple[str, ...] | list[str] = (),
+    image_size: tuple[int, int] = (128, 128),
+    limits_file: str | None = None,
+    **kwargs: Any,
+) -> RobotEnv:
+    """Build `RobotEnv` on a fresh twin for a registered task name."""
+    task_cls = TASKS.get(task)
+    robot = TwinRobot(
+        TwinConfig(
+            scene=task_cls.scene,
+            cameras=tuple(cameras),
+            image_size=tuple(image_size),
+            limits_file=limits_file,
+        )
+    )
+    return RobotEnv(robot, task_cls(robot.limits), control_hz=control_hz, **kwargs)
