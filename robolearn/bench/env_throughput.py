@@ -59,6 +59,7 @@ THREAD_VARS = (
     "NUMEXPR_NUM_THREADS",
 )
 
+
 def _bar(total: int, desc: str, enabled: bool) -> tqdm:
     return tqdm(
         total=total,
@@ -316,7 +317,9 @@ def measure_physics(
     }
 
 
-def _worker(kind: str, steps: int, seed: int, warmup: int, control_hz: float, progress: bool) -> dict:
+def _worker(
+    kind: str, steps: int, seed: int, warmup: int, control_hz: float, progress: bool
+) -> dict:
     if kind == "physics":
         return measure_physics(steps, control_hz, progress)
     if kind == "twin":
@@ -496,18 +499,16 @@ def format_table(report: dict[str, Any]) -> str:
         f"{'':24} {'env steps/s':>12} {'seconds':>9} {'resets':>7}  notes",
     ]
     for name, r, note in rows:
-        resets = r.get("resets", "")
-        lines.append(f"{name:24} {r['steps_per_s']:12.1f} {r['seconds']:9.2f} {resets!s:>7}  {note}")
-    t, met = report["targets"], report["targets_met"]
-    lines.append(
-        f"twin / robosuite          {report['ratio_vs_robosuite']:8.2f}x   "
-        f"target >= {t['ratio_vs_robosuite']:g}: {'met' if met['ratio_vs_robosuite'] else 'NOT met'}"
-    )
-    lines.append(
-        f"twin / physics limit      {report['fraction_of_physics_limit']:8.2f}    "
-        f"target >= {t['fraction_of_physics_limit']:g}: "
-        f"{'met' if met['fraction_of_physics_limit'] else 'NOT met'}"
-    )
+        rate, seconds, resets = r["steps_per_s"], r["seconds"], r.get("resets", "")
+        lines.append(f"{name:24} {rate:12.1f} {seconds:9.2f} {resets!s:>7}  {note}")
+    for key, label, unit in (
+        ("ratio_vs_robosuite", "twin / robosuite", "x"),
+        ("fraction_of_physics_limit", "twin / physics limit", " "),
+    ):
+        verdict = "met" if report["targets_met"][key] else "NOT met"
+        lines.append(
+            f"{label:24} {report[key]:12.2f}{unit}  target >= {report['targets'][key]:g}: {verdict}"
+        )
     for warning in report["warnings"]:
         lines.append(f"warning: {warning}")
     return "\n".join(lines)

@@ -91,6 +91,8 @@ class TwinRobot(Robot):
         self.model: mujoco.MjModel | None = None
         self.data: mujoco.MjData | None = None
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
+        self._render_options = mujoco.MjvOption()
+        self._render_options.sitegroup[:] = 0  # robosuite's debug sites stay invisible
 
     # --- lifecycle ----------------------------------------------------------------------------
     def connect(self) -> None:
@@ -277,5 +279,5 @@ class TwinRobot(Robot):
                 m.vis.global_.offwidth = max(width, m.vis.global_.offwidth)
             renderer = mujoco.Renderer(m, height=height, width=width)
             self._renderers[(height, width)] = renderer
-        renderer.update_scene(d, camera=CAMERAS[camera])
+        renderer.update_scene(d, camera=CAMERAS[camera], scene_option=self._render_options)
         return renderer.render().copy()

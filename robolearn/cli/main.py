@@ -1,0 +1,118 @@
+"""`robolearn <verb> ...`: thin wrappers that parse arguments and call library code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from robolearn import __version__
+
+TASK_NAMES = ("reach", "pick_cube", "peg_insert")
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    from robolearn.envs.rollout import run_expert
+
+    if not args.expert:
+        print("robolearn sim: only --expert rollouts exist so far; pass --expert", file=sys.stderr)
+        return 2
+    summary = run_expert(
+        args.task,
+        episodes=args.episodes,
+        seed=args.seed,
+        control_hz=args.control_hz,
+        video=args.video,
+    )
+    print(
+        f"{args.task}: expert success {summary.successes}/{summary.episodes}"
+        f" ({100 * summary.success_rate:.0f}%), mean length"
+        f" {summary.as_dict()['mean_episode_length']:.1f} steps"
+    )
+    if summary.video:
+        print(f"video: {summary.video}")
+    if args.json:
+        print(json.dumps(summary.as_dict()))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from robolearn.envs.rollout import run_expert
+
+    out = Path(args.out)
+    results = []
+    for task in TASK_NAMES:
+        video = out / f"{task}_expert.mp4" if task == "pick_cube" else None
+        results.append(run_expert(task, episodes=args.episodes, seed=args.seed, video=video))
+    print("\nrobolearn demo: scripted experts in the MuJoCo twin (sim-only)")
+    print(f"{'task':<12} {'success':>9} {'rate':>6} {'mean steps':>11}")
+    for r in results:
+        d = r.as_dict()
+        print(
+            f"{r.task:<12} {r.successes:>4}/{r.episodes:<4} {100 * r.success_rate:>5.0f}%"
+            f" {d['mean_episode_length']:>11.1f}"
+        )
+    for r in results:
+        if r.video:
+            print(f"video: {r.video}")
+    (out / "summary.json").write_text(json.dumps([r.as_dict() for r in results], indent=2))
+    print(f"summary: {out / 'summary.json'}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "env":
+        from robolearn.bench.env_throughput import main as bench_env
+
+        return bench_env(args.rest)
+    print(f"unknown benchmark {args.what!r}; known: env", file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="robolearn",
+        description="Real-robot learning for the Franka Panda and its MuJoCo digital twin.",
+    )
+    parser.add_argument("--version", action="version", version=f"robolearn {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("sim", help="run a task in the twin (scripted expert for now)")
+    sim.add_argument("--task", choices=TASK_NAMES, default="pick_cube")
+    sim.add_argument("--expert", action="store_true", help="act with the task's scripted expert")
+    sim.add_argument("--episodes", type=int, default=10)
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--control-hz", type=float, default=10.0)
+    sim.add_argument("--video", type=Path, help="write a rollout video of the first episode")
+    sim.add_argument("--json", action="store_true", help="also print a JSON summary")
+    sim.set_defaults(func=_cmd_sim)
+
+    demo = sub.add_parser("demo", help="the main job, sim-only (see README)")
+    demo.add_argument("--episodes", type=int, default=20)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", default="out/demo", help="folder for the summary and video")
+    demo.set_defaults(func=_cmd_demo)
+
+    bench = sub.add_parser("bench", help="benchmarks against peers (see BENCHMARKS.md)")
+    bench.add_argument("what", choices=["env"])
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark")
+    bench.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
