@@ -93,13 +93,15 @@ def _random_actions(
     return rng.uniform(low, high, size=(count, *low.shape)).astype(dtype)
 
 
-def _timing(steps: int, wall: float, cpu: float, resets: int) -> dict[str, Any]:
+def _timing(steps: int, wall: float, cpu: float, resets: int, reset_wall: float) -> dict[str, Any]:
     return {
-        "steps_per_s": steps / wall,
+        "steps_per_s": steps / wall,  # resets included: an RL loop pays for them too
         "steps": steps,
         "seconds": wall,
         "cpu_seconds": cpu,  # ~= seconds when single-threaded; more means extra threads ran
         "resets": resets,
+        "reset_seconds": reset_wall,
+        "steps_per_s_excluding_resets": steps / (wall - reset_wall),
     }
 
 
@@ -150,19 +152,21 @@ def measure_twin(
                 env.reset()
         env.reset(seed=seed + 1)
 
-        resets = 0
+        resets, reset_wall = 0, 0.0
         with _bar(steps, "twin env", progress) as bar:
             wall0, cpu0 = time.perf_counter(), time.process_time()
             for action in actions[warmup:]:
                 _, _, terminated, truncated, _ = env.step(action)
                 if terminated or truncated:
+                    reset0 = time.perf_counter()
                     env.reset()
+                    reset_wall += time.perf_counter() - reset0
                     resets += 1
                 bar.update()
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     finally:
         env.close()
-    result = _timing(steps, wall, cpu, resets)
+    result = _timing(steps, wall, cpu, resets, reset_wall)
     result.update(
         env_id=ENV_ID,
         physics_dt=physics_dt,
@@ -221,12 +225,14 @@ def measure_robosuite(
                     env.reset()
             env.reset()
 
-            resets = 0
+            resets, reset_wall = 0, 0.0
             with _bar(steps, f"robosuite {timestep * 1e3:g} ms", progress) as bar:
                 wall0, cpu0 = time.perf_counter(), time.process_time()
                 for action in actions[warmup:]:
                     if env.step(action)[2]:
+                        reset0 = time.perf_counter()
                         env.reset()
+                        reset_wall += time.perf_counter() - reset0
                         resets += 1
                     bar.update()
                 wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
@@ -237,7 +243,7 @@ def measure_robosuite(
             env.close()
     finally:
         macros.SIMULATION_TIMESTEP = saved
-    result = _timing(steps, wall, cpu, resets)
+    result = _timing(steps, wall, cpu, resets, reset_wall)
     result.update(
         env="Lift",
         robot="Panda",
@@ -496,11 +502,13 @@ def format_table(report: dict[str, Any]) -> str:
     lines = [
         f"env throughput at {report['control_hz']:g} Hz control, {report['steps']} env steps, "
         f"seed {report['seed']}",
-        f"{'':24} {'env steps/s':>12} {'seconds':>9} {'resets':>7}  notes",
+        f"{'':24} {'env steps/s':>12} {'seconds':>9} {'resets':>7} {'reset s':>8}  notes",
     ]
     for name, r, note in rows:
-        rate, seconds, resets = r["steps_per_s"], r["seconds"], r.get("resets", "")
-        lines.append(f"{name:24} {rate:12.1f} {seconds:9.2f} {resets!s:>7}  {note}")
+        rate, seconds = r["steps_per_s"], r["seconds"]
+        resets = r.get("resets", "")
+        reset_s = f"{r['reset_seconds']:.2f}" if "reset_seconds" in r else ""
+        lines.append(f"{name:24} {rate:12.1f} {seconds:9.2f} {resets!s:>7} {reset_s:>8}  {note}")
     for key, label, unit in (
         ("ratio_vs_robosuite", "twin / robosuite", "x"),
         ("fraction_of_physics_limit", "twin / physics limit", " "),

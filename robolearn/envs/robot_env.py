@@ -94,9 +94,7 @@ class RobotEnv(gym.Env):
         evaluation = self.task.evaluate(self._state, objects)
         return self._observation(self._state, objects), self._info(evaluation, objects)
 
-    def step(
-        self, action: np.ndarray
-    ) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+    def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self._state is None:
             raise RuntimeError("call reset() before step()")
         try:
@@ -116,7 +114,9 @@ class RobotEnv(gym.Env):
         self._state = self.robot.observe()
         objects = self.task.objects(self.robot)
         evaluation = self.task.evaluate(self._state, objects)
-        reward = evaluation.sparse_reward if self.reward_type == "sparse" else evaluation.dense_reward
+        reward = (
+            evaluation.sparse_reward if self.reward_type == "sparse" else evaluation.dense_reward
+        )
         terminated = bool(evaluation.success and self.terminate_on_success)
         truncated = self._steps >= self.max_episode_steps and not terminated
         obs = self._observation(self._state, objects)

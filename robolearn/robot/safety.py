@@ -153,6 +153,15 @@ class SafetyLayer:
             self._hold = self.hold_target(state)
         return self._hold
 
+    @property
+    def last_command_time(self) -> float | None:
+        return self._last_command_time
+
+    @property
+    def holding(self) -> bool:
+        """True while the watchdog's pose hold is engaged."""
+        return self._hold is not None
+
     def watchdog_expired(self, now: float) -> bool:
         """True when the command stream went stale and no hold is engaged yet."""
         last = self._last_command_time

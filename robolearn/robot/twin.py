@@ -14,55 +14,17 @@ from typing import Any
 
 import mujoco
 import numpy as np
-from numba import njit
 
 from robolearn.robot.base import Robot, RobotConfig, register_robot
-from robolearn.robot.control import (
-    impedance_torque,
-    pack_joint_limits,
-    pack_params,
-    saturated_torque,
-)
+from robolearn.robot.control import pack_joint_limits, pack_params
 from robolearn.robot.limits import load_limits
 from robolearn.robot.safety import SafetyLayer, UnsafeCommandError
 from robolearn.robot.transforms import mat_to_quat
+from robolearn.robot.twin_loop import run_ticks
 from robolearn.robot.types import CartesianTarget, GripperCommand, RobotState
 from robolearn.sim.scene import ARM_JOINTS, CAMERAS, FINGER_JOINTS, TCP_SITE, build_scene
 
 log = logging.getLogger(__name__)
-
-
-@njit(cache=True)
-def _twin_torque(  # pragma: no cover - compiled
-    jacp: np.ndarray,
-    jacr: np.ndarray,
-    mass_full: np.ndarray,
-    qpos: np.ndarray,
-    qvel: np.ndarray,
-    qfrc_bias: np.ndarray,
-    site_xpos: np.ndarray,
-    site_xmat: np.ndarray,
-    tcp: int,
-    target: np.ndarray,
-    params: np.ndarray,
-    joint_limits: np.ndarray,
-    tau: np.ndarray,
-    ctrl: np.ndarray,
-) -> bool:
-    """One 1 kHz tick: the shared impedance law plus MuJoCo's bias forces, into `ctrl[:7]`."""
-    jac = np.empty((6, 7))
-    jac[:3] = jacp[:, :7]
-    jac[3:] = jacr[:, :7]
-    mass = np.ascontiguousarray(mass_full[:7, :7])
-    q = qpos[:7].copy()
-    dq = qvel[:7].copy()
-    impedance_torque(
-        jac, mass, q, dq, site_xpos[tcp], site_xmat[tcp].reshape(3, 3), target, params, tau
-    )
-    out = np.empty(7)
-    finite = saturated_torque(tau, qfrc_bias[:7].copy(), q, dq, joint_limits, out)
-    ctrl[:7] = out
-    return finite
 
 
 @dataclass(kw_only=True)
@@ -110,16 +72,19 @@ class TwinRobot(Robot):
         self._finger_qpos = np.array([m.joint(j).qposadr[0] for j in FINGER_JOINTS])
         self._tcp = m.site(TCP_SITE).id
         self._joint_limits = pack_joint_limits(self.limits)
-        # MjData's arrays are fixed views of its buffers: fetch them once, not at every tick.
-        d = self.data
-        self._views = (d.qpos, d.qvel, d.qfrc_bias, d.site_xpos, d.site_xmat)
-        self._ctrl = d.ctrl
         # Preallocated buffers for the 1 kHz loop.
         self._jacp = np.zeros((3, m.nv))
         self._jacr = np.zeros((3, m.nv))
         self._jac = np.zeros((6, 7))
         self._mass_full = np.zeros((m.nv, m.nv))
-        self._tau = np.zeros(7)
+        # MjData's arrays are fixed views of its buffers: fetch them once for the tick loop.
+        d = self.data
+        self._model_address, self._data_address = m._address, d._address
+        self._tick_buffers = (
+            self._jacp, self._jacr, self._mass_full, d.qM,
+            d.qpos, d.qvel, d.qfrc_bias, d.site_xpos, d.site_xmat, d.ctrl,
+        )  # fmt: skip
+        self._state_cache: RobotState | None = None
         self._target = np.zeros(7)  # position + quaternion, what the law tracks
         self._params = pack_params(self.limits, self.limits.arm.home_joint_positions)
         self._gripper_width = self.limits.gripper.max_width
@@ -144,14 +109,18 @@ class TwinRobot(Robot):
 
     def observe(self) -> RobotState:
         m, d = self._require()
+        if self._state_cache is not None:
+            return self._state_cache
         mujoco.mj_forward(m, d)
         self._update_jacobian()
         q = d.qpos[:7].copy()
         dq = d.qvel[:7].copy()
         # External torques: what contacts (and limit constraints) apply to the arm joints.
         tau_ext = d.qfrc_constraint[:7].copy()
-        wrench = np.linalg.lstsq(self._jac.T, tau_ext, rcond=1e-3)[0]
-        return RobotState(
+        # tau_ext = J^T F  ->  F = (J J^T)^-1 J tau_ext (damped near singularities).
+        jac = self._jac
+        wrench = np.linalg.solve(jac @ jac.T + 1e-6 * np.eye(6), jac @ tau_ext)
+        self._state_cache = RobotState(
             q=q,
             dq=dq,
             tau_ext=tau_ext,
@@ -162,6 +131,11 @@ class TwinRobot(Robot):
             gripper_width=float(d.qpos[self._finger_qpos[0]] - d.qpos[self._finger_qpos[1]]),
             timestamp=float(d.time),
         )
+        return self._state_cache
+
+    def mark_state_changed(self) -> None:
+        """Call after editing MjData by hand: the next observe() recomputes the state."""
+        self._state_cache = None
 
     def _update_jacobian(self) -> None:
         m, d = self.model, self.data
@@ -191,39 +165,38 @@ class TwinRobot(Robot):
         m, d = self._require()
         if not math.isfinite(seconds) or seconds < 0:
             raise ValueError(f"advance() needs a finite non-negative duration, got {seconds}")
-        steps = round(seconds / m.opt.timestep)
+        remaining = round(seconds / m.opt.timestep)
         half = 0.5 * self._gripper_width
         d.ctrl[7] = half
         d.ctrl[8] = -half
         safety = self.safety
-        for _ in range(steps):
+        while remaining > 0:
             if safety.watchdog_expired(d.time):
                 self._set_target(safety.watchdog(self.observe(), self._target_as_command()))
-            mujoco.mj_step1(m, d)
-            self._control()
-            mujoco.mj_step2(m, d)
+            # Run up to the tick at which the watchdog would expire, then check it again.
+            ticks = min(remaining, self._ticks_until_watchdog())
+            done = run_ticks(
+                self._model_address, self._data_address, ticks, *self._tick_buffers,
+                self._tcp, self._target, self._params, self._joint_limits,
+            )  # fmt: skip
+            if done < 0:
+                # Never apply a NaN torque: that tick braked; latch the e-stop and hold.
+                self.safety.estop("non-finite torque from the control law")
+                self._set_target(self.safety.hold_target(self.observe()))
+                done = -done
+            remaining -= done
+        self._state_cache = None
+
+    def _ticks_until_watchdog(self) -> int:
+        last = self.safety.last_command_time
+        if last is None or self.safety.holding:
+            return 1 << 30
+        deadline = last + self.limits.safety.watchdog_timeout
+        dt = self.model.opt.timestep
+        return max(1, math.floor((deadline - self.data.time) / dt + 1e-9) + 1)
 
     def _target_as_command(self) -> CartesianTarget:
         return CartesianTarget(self._target[:3].copy(), self._target[3:].copy())
-
-    def _control(self) -> None:
-        m, d = self.model, self.data
-        mujoco.mj_jacSite(m, d, self._jacp, self._jacr, self._tcp)
-        mujoco.mj_fullM(m, self._mass_full, d.qM)
-        finite = _twin_torque(
-            self._jacp,
-            self._jacr,
-            self._mass_full,
-            *self._views,
-            self._tcp,
-            self._target,
-            self._params,
-            self._joint_limits,
-            self._tau,
-            self._ctrl,
-        )
-        if not finite:
-            self.safety.estop("non-finite torque from the control law")
 
     # --- reset and recovery -------------------------------------------------------------------
     def reset(self, joint_positions: Any = None) -> RobotState:
@@ -232,6 +205,7 @@ class TwinRobot(Robot):
         q0 = np.asarray(q0, dtype=np.float64)
         if q0.shape != (7,) or not np.all(np.isfinite(q0)):
             raise UnsafeCommandError(f"reset joint positions must be 7 finite numbers, got {q0}")
+        self._state_cache = None
         mujoco.mj_resetData(m, d)
         d.qpos[:7] = q0
         self._gripper_width = self.limits.gripper.max_width
@@ -250,6 +224,7 @@ class TwinRobot(Robot):
         d.qpos[self._finger_qpos[0]] = 0.5 * width
         d.qpos[self._finger_qpos[1]] = -0.5 * width
         self._gripper_width = width
+        self._state_cache = None
         mujoco.mj_forward(m, d)
 
     def hold(self) -> None:

@@ -101,6 +101,7 @@ def set_free_body(robot: TwinRobot, joint: str, pos: np.ndarray, quat: np.ndarra
     adr = int(m.joint(TASK_PREFIX + joint).dofadr[0])
     d.qvel[adr : adr + 6] = 0.0
     mujoco.mj_forward(m, d)
+    robot.mark_state_changed()
 
 
 def body_pose(robot: TwinRobot, body: str) -> tuple[np.ndarray, np.ndarray]:

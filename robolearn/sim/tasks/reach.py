@@ -58,6 +58,4 @@ class ReachExpert(Expert):
         self.task = task
 
     def act(self, state: RobotState, objects: dict[str, np.ndarray]) -> np.ndarray:
-        return move_action(
-            self.task.limits, state, objects["goal_pos"], tool_quat(), GRIPPER_OPEN
-        )
+        return move_action(self.task.limits, state, objects["goal_pos"], tool_quat(), GRIPPER_OPEN)
