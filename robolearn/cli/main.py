@@ -63,6 +63,32 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_up(args: argparse.Namespace) -> int:
+    from robolearn.ros.compose import run_sim
+
+    if args.mode != "sim":
+        print(
+            "robolearn up real: use `ros2 launch launch/real.launch.py` on the robot workstation",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.expert:
+        print("robolearn up sim: pass --expert (the scripted teleop node)", file=sys.stderr)
+        return 2
+    result = run_sim(
+        args.task,
+        episodes=args.episodes,
+        seed=args.seed,
+        publish_hz=args.publish_hz,
+        real_time_factor=args.real_time_factor,
+    )
+    print(
+        f"{result.task} over ROS 2 (twin bridge + scripted teleop): success"
+        f" {result.successes}/{result.episodes} in {result.wall_seconds:.1f} s"
+    )
+    return 0 if result.successes == result.episodes else 1
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "env":
         from robolearn.bench.env_throughput import main as bench_env
@@ -96,6 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default="out/demo", help="folder for the summary and video")
     demo.set_defaults(func=_cmd_demo)
+
+    up = sub.add_parser("up", help="bring up the ROS 2 node graph (sim: in one process)")
+    up.add_argument("mode", choices=["sim", "real"])
+    up.add_argument("--task", choices=TASK_NAMES, default="pick_cube")
+    up.add_argument("--expert", action="store_true", help="drive the arm with scripted_teleop")
+    up.add_argument("--episodes", type=int, default=3)
+    up.add_argument("--seed", type=int, default=0)
+    up.add_argument("--publish-hz", type=float, default=250.0)
+    up.add_argument("--real-time-factor", type=float, default=1.0)
+    up.set_defaults(func=_cmd_up)
 
     bench = sub.add_parser("bench", help="benchmarks against peers (see BENCHMARKS.md)")
     bench.add_argument("what", choices=["env"])

@@ -29,6 +29,8 @@ class Robot(abc.ABC):
 
     config: RobotConfig
     safety: SafetyLayer
+    # True for backends whose time only passes in `advance()` (the twin); hardware runs by itself.
+    simulated: ClassVar[bool] = False
 
     @abc.abstractmethod
     def connect(self) -> None:

@@ -18,8 +18,8 @@ from robolearn.robot.transforms import (
     quat_conj,
     quat_mul,
     quat_normalize,
-    quat_to_rotvec,
     quat_to_mat,
+    quat_to_rotvec,
     rotvec_to_quat,
 )
 from robolearn.robot.types import CartesianTarget, GripperCommand, RobotState

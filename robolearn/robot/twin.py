@@ -43,6 +43,8 @@ class NotConnectedError(RuntimeError):
 class TwinRobot(Robot):
     """The twin. `model`/`data` are public so tasks can place and read their objects."""
 
+    simulated = True
+
     def __init__(self, config: TwinConfig | None = None) -> None:
         self.config = config or TwinConfig()
         for name in self.config.cameras:
@@ -179,13 +181,13 @@ class TwinRobot(Robot):
                 self._model_address, self._data_address, ticks, *self._tick_buffers,
                 self._tcp, self._target, self._params, self._joint_limits,
             )  # fmt: skip
+            self._state_cache = None  # physics moved on: observe() below must not reuse it
             if done < 0:
                 # Never apply a NaN torque: that tick braked; latch the e-stop and hold.
                 self.safety.estop("non-finite torque from the control law")
                 self._set_target(self.safety.hold_target(self.observe()))
                 done = -done
             remaining -= done
-        self._state_cache = None
 
     def _ticks_until_watchdog(self) -> int:
         last = self.safety.last_command_time
@@ -193,7 +195,9 @@ class TwinRobot(Robot):
             return 1 << 30
         deadline = last + self.limits.safety.watchdog_timeout
         dt = self.model.opt.timestep
-        return max(1, math.floor((deadline - self.data.time) / dt + 1e-9) + 1)
+        # Stop at the deadline tick itself: float noise in d.time can make it the first tick
+        # where watchdog_expired() is true, and a per-tick check would catch it there.
+        return max(1, math.floor((deadline - self.data.time) / dt + 1e-9))
 
     def _target_as_command(self) -> CartesianTarget:
         return CartesianTarget(self._target[:3].copy(), self._target[3:].copy())

@@ -3,44 +3,42 @@
 Each tick does what the torque-mode hardware loop does: read the state (MuJoCo's `mj_step1`
 computes kinematics and the mass matrix), evaluate the shared control law
 (`robolearn.robot.control`), apply the torque, integrate (`mj_step2`). numba calls MuJoCo's
-C functions from the `libmujoco` that the `mujoco` wheel ships, through ctypes, with the
-addresses of the same MjModel/MjData the Python bindings use; the numpy arrays passed in are
+C functions from the `libmujoco` that the `mujoco` wheel ships (resolved by symbol name), with
+the addresses of the same MjModel/MjData the Python bindings use; the numpy arrays passed in are
 views of that MjData, so the law reads the state MuJoCo just computed.
 """
 
 from __future__ import annotations
 
-import ctypes
 from pathlib import Path
 
+import llvmlite.binding as llvm
 import mujoco
 import numpy as np
-from numba import njit
+from numba import njit, types
 
 from robolearn.robot.control import impedance_torque, saturated_torque
 
 
-def _load_libmujoco() -> ctypes.CDLL:
+def _libmujoco_path() -> Path:
     folder = Path(mujoco.__file__).parent
     candidates = sorted(folder.glob("libmujoco.so*")) + sorted(folder.glob("libmujoco*.dylib"))
     if not candidates:
         raise ImportError(f"libmujoco not found next to the mujoco bindings in {folder}")
-    return ctypes.CDLL(str(candidates[0]))
+    return candidates[0]
 
 
-_lib = _load_libmujoco()
-_ptr = ctypes.c_void_p
-_mj_step1 = _lib.mj_step1
-_mj_step1.argtypes, _mj_step1.restype = [_ptr, _ptr], None
-_mj_step2 = _lib.mj_step2
-_mj_step2.argtypes, _mj_step2.restype = [_ptr, _ptr], None
-_mj_jac_site = _lib.mj_jacSite
-_mj_jac_site.argtypes, _mj_jac_site.restype = [_ptr, _ptr, _ptr, _ptr, ctypes.c_int], None
-_mj_full_m = _lib.mj_fullM
-_mj_full_m.argtypes, _mj_full_m.restype = [_ptr, _ptr, _ptr], None
+# Make MuJoCo's symbols resolvable by name from compiled code (also from numba's on-disk cache).
+llvm.load_library_permanently(str(_libmujoco_path()))
+# Pointers travel as machine-word integers (same calling convention on x86_64 and aarch64).
+_ptr = types.intp
+_mj_step1 = types.ExternalFunction("mj_step1", types.void(_ptr, _ptr))
+_mj_step2 = types.ExternalFunction("mj_step2", types.void(_ptr, _ptr))
+_mj_jac_site = types.ExternalFunction("mj_jacSite", types.void(_ptr, _ptr, _ptr, _ptr, types.int32))
+_mj_full_m = types.ExternalFunction("mj_fullM", types.void(_ptr, _ptr, _ptr))
 
 
-@njit(cache=False)  # ctypes addresses cannot be cached across processes
+@njit(cache=True)
 def run_ticks(  # pragma: no cover - compiled
     model_address: int,
     data_address: int,
@@ -66,10 +64,14 @@ def run_ticks(  # pragma: no cover - compiled
     mass = np.empty((7, 7))
     tau = np.empty(7)
     out = np.empty(7)
+    jac_p = np.intp(jacp.ctypes.data)
+    jac_r = np.intp(jacr.ctypes.data)
+    mass_ptr = np.intp(mass_full.ctypes.data)
+    qm_ptr = np.intp(qm.ctypes.data)
     for tick in range(n_ticks):
         _mj_step1(model_address, data_address)
-        _mj_jac_site(model_address, data_address, jacp.ctypes.data, jacr.ctypes.data, tcp)
-        _mj_full_m(model_address, mass_full.ctypes.data, qm.ctypes.data)
+        _mj_jac_site(model_address, data_address, jac_p, jac_r, np.int32(tcp))
+        _mj_full_m(model_address, mass_ptr, qm_ptr)
         for r in range(3):
             for c in range(7):
                 jac[r, c] = jacp[r, c]

@@ -1,0 +1,399 @@
+"""`robot_bridge`: one `Robot` backend (the twin or a Franka) on ROS 2.
+
+Publishes `joint_states`, `ee_pose`, `ee_twist`, `ee_wrench`, `gripper_state` (at
+`publish_hz`), `armed` (latched), `diagnostics`, camera images when enabled, and for the twin
+`task_state`/`task_success` (the task's object state; on hardware that comes from perception).
+Subscribes `cartesian_target` and `gripper_command`. Services `reset`, `arm`, `disarm`,
+`estop`, `recover` (std_srvs/Trigger). Commands are refused unless armed; every accepted target
+passes the backend's safety layer.
+
+The twin runs in a loop thread: in `clock_mode: wall` paced to wall-clock time times
+`real_time_factor`; in `clock_mode: sim` it publishes `/clock` and runs as fast as it can
+(or at `real_time_factor` if > 0), for tests with `use_sim_time`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.context import Context
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rosgraph_msgs.msg import Clock
+from std_msgs.msg import Bool, Float64, Float64MultiArray, MultiArrayDimension
+from std_srvs.srv import Trigger
+
+from robolearn.robot.base import ROBOT_CONFIGS, Robot, make_robot
+from robolearn.robot.safety import EStopError, UnsafeCommandError
+from robolearn.robot.types import GripperCommand
+from robolearn.ros import codecs, qos, restrict_discovery_to_localhost
+from robolearn.sim.tasks import TASKS, Task
+
+# name -> (default, description)
+PARAMETERS: dict[str, tuple[Any, str]] = {
+    "backend": ("twin", "Robot backend: 'twin' (MuJoCo) or 'franka' (pylibfranka)."),
+    "task": ("", "Twin only: task whose objects are loaded and reported (reach, pick_cube, ...)."),
+    "seed": (0, "Twin only: seed of the first task reset; each reset uses the next one."),
+    "limits_file": ("", "Cell limits YAML; empty for the installed hardware/franka.yaml."),
+    "fci_ip": ("", "Franka only: the FCI address; empty for the one in the limits file."),
+    "clock_mode": ("wall", "'wall': stamp with wall time; 'sim': publish /clock from the twin."),
+    "real_time_factor": (
+        1.0,
+        "Twin speed vs wall clock; 0 in sim clock mode = as fast as possible.",
+    ),
+    "publish_hz": (500.0, "Rate of joint_states, ee_pose, ee_twist, ee_wrench, gripper_state."),
+    "task_hz": (20.0, "Rate of task_state and task_success (twin with a task)."),
+    "camera_hz": (10.0, "Rate of camera images (twin)."),
+    "cameras": ([""], "Cameras to render and publish (twin): front, wrist. [''] for none."),
+    "image_height": (128, "Camera image height in pixels."),
+    "image_width": (128, "Camera image width in pixels."),
+    "armed_on_start": (False, "Accept commands without an explicit 'arm' call (sim only)."),
+}
+
+
+class RobotBridge(Node):
+    """A thin shell: rclpy in, `Robot` calls, rclpy out."""
+
+    def __init__(self, *, context: Context | None = None, **overrides: Any) -> None:
+        """`overrides` set parameters (as `--ros-args -p name:=value` would)."""
+        super().__init__(
+            "robot_bridge",
+            context=context,
+            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
+        )
+        for name, (default, description) in PARAMETERS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=description))
+        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        self.params = p
+        if p["clock_mode"] not in ("wall", "sim"):
+            raise ValueError(f"clock_mode must be 'wall' or 'sim', got {p['clock_mode']!r}")
+        if p["publish_hz"] <= 0:
+            raise ValueError(f"publish_hz must be positive, got {p['publish_hz']}")
+        self.task: Task | None = None
+        self.robot = self._make_robot(p)
+        if (
+            p["backend"] == "twin"
+            and os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") != "LOCALHOST"
+        ):
+            self.get_logger().warning(
+                "the twin bridge runs with DDS discovery beyond localhost; "
+                "set ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST (robolearn up sim does)"
+            )
+        self._lock = threading.RLock()
+        self._armed = bool(p["armed_on_start"]) and self.robot.simulated
+        self._seed = int(p["seed"])
+        self._rejected = 0
+        self._last_reject_reason = ""
+        self._achieved_hz = 0.0
+        self._cameras = [c for c in p["cameras"] if c]
+
+        pub = self.create_publisher
+        self.pub_joints = pub(codecs.JointState, "joint_states", qos.SENSOR)
+        self.pub_pose = pub(PoseStamped, "ee_pose", qos.SENSOR)
+        self.pub_twist = pub(codecs.TwistStamped, "ee_twist", qos.SENSOR)
+        self.pub_wrench = pub(codecs.WrenchStamped, "ee_wrench", qos.SENSOR)
+        self.pub_gripper = pub(codecs.JointState, "gripper_state", qos.SENSOR)
+        self.pub_armed = pub(Bool, "armed", qos.LATCHED)
+        self.pub_diag = pub(DiagnosticArray, "/diagnostics", qos.COMMAND)
+        self.pub_task = pub(Float64MultiArray, "task_state", qos.SENSOR)
+        self.pub_success = pub(Bool, "task_success", qos.SENSOR)
+        self.pub_clock = pub(Clock, "/clock", qos.CLOCK) if p["clock_mode"] == "sim" else None
+        self.pub_images = {
+            c: pub(codecs.Image, f"camera/{c}/image_raw", qos.SENSOR) for c in self._cameras
+        }
+        self.create_subscription(PoseStamped, "cartesian_target", self._on_target, qos.COMMAND)
+        self.create_subscription(Float64, "gripper_command", self._on_gripper, qos.COMMAND)
+        for name, handler in (
+            ("reset", self._srv_reset),
+            ("arm", self._srv_arm),
+            ("disarm", self._srv_disarm),
+            ("estop", self._srv_estop),
+            ("recover", self._srv_recover),
+        ):
+            self.create_service(Trigger, name, handler)
+        self.create_timer(1.0, self._publish_diagnostics)
+
+        with self._lock:
+            self.robot.connect()
+            self._reset_task()
+        self._publish_armed()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="robot_bridge_loop", daemon=True)
+        self._thread.start()
+        self.get_logger().info(
+            f"robot_bridge up: backend={p['backend']} task={p['task'] or '-'}"
+            f" clock={p['clock_mode']} publish_hz={p['publish_hz']} armed={self._armed}"
+        )
+
+    # --- set-up -------------------------------------------------------------------------------
+    def _make_robot(self, p: dict[str, Any]) -> Robot:
+        options: dict[str, Any] = {}
+        fields = {f.name for f in dataclasses.fields(ROBOT_CONFIGS.get(p["backend"]))}
+        if p["limits_file"]:
+            options["limits_file"] = p["limits_file"]
+        if p["task"]:
+            if "scene" not in fields:
+                raise ValueError(f"backend {p['backend']!r} cannot load task objects")
+            task_cls = TASKS.get(p["task"])
+            options["scene"] = task_cls.scene
+        cameras = tuple(c for c in p["cameras"] if c)
+        if cameras and "cameras" in fields:
+            options["cameras"] = cameras
+            options["image_size"] = (int(p["image_height"]), int(p["image_width"]))
+        if p["fci_ip"] and "fci_ip" in fields:
+            options["fci_ip"] = p["fci_ip"]
+        robot = make_robot(p["backend"], **options)
+        if p["task"]:
+            self.task = TASKS.get(p["task"])(robot.limits)
+        return robot
+
+    def _reset_task(self) -> None:
+        if self.task is None:
+            return
+        self.task.reset(self.robot, np.random.default_rng(self._seed))
+        self.robot.hold()
+        self._seed += 1
+
+    # --- the loop thread ----------------------------------------------------------------------
+    def _loop(self) -> None:
+        p = self.params
+        period = 1.0 / float(p["publish_hz"])
+        rtf = float(p["real_time_factor"])
+        paced = p["clock_mode"] == "wall" or rtf > 0
+        wall_period = period / rtf if rtf > 0 else period
+        task_every = max(1, round(float(p["publish_hz"]) / max(float(p["task_hz"]), 1e-9)))
+        camera_every = max(1, round(float(p["publish_hz"]) / max(float(p["camera_hz"]), 1e-9)))
+        tick = 0
+        next_deadline = time.perf_counter()
+        rate_t0, rate_n = time.perf_counter(), 0
+        while not self._stop.is_set():
+            try:
+                with self._lock:
+                    if self.robot.simulated:
+                        self.robot.advance(period)
+                    state = self.robot.observe()
+                    objects = self.task.objects(self.robot) if self.task else None
+                    images = (
+                        {c: self.robot.render(c) for c in self._cameras}
+                        if self._cameras and tick % camera_every == 0
+                        else {}
+                    )
+            except Exception as err:  # noqa: BLE001 - a dead loop must say why
+                self.get_logger().error(f"robot loop stopped: {err}")
+                with self._lock:
+                    self.robot.safety.estop(f"robot loop error: {err}")
+                    self._armed = False
+                self._publish_armed()
+                return
+            stamp = self._stamp(state.timestamp)
+            if self.pub_clock is not None:
+                self.pub_clock.publish(Clock(clock=stamp))
+            self.pub_joints.publish(codecs.joint_state_msg(state, stamp))
+            self.pub_pose.publish(codecs.ee_pose_msg(state, stamp))
+            self.pub_twist.publish(codecs.ee_twist_msg(state, stamp))
+            self.pub_wrench.publish(codecs.ee_wrench_msg(state, stamp))
+            self.pub_gripper.publish(codecs.gripper_state_msg(state, stamp))
+            if objects is not None and tick % task_every == 0:
+                self.pub_task.publish(_task_state_msg(objects))
+                success = self.task.evaluate(state, objects).success
+                self.pub_success.publish(Bool(data=bool(success)))
+            for camera, rgb in images.items():
+                self.pub_images[camera].publish(codecs.image_msg(rgb, stamp, camera))
+            tick += 1
+            rate_n += 1
+            now = time.perf_counter()
+            if now - rate_t0 >= 1.0:
+                self._achieved_hz = rate_n / (now - rate_t0)
+                rate_t0, rate_n = now, 0
+            if paced:
+                next_deadline += wall_period
+                delay = next_deadline - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                elif delay < -0.1:
+                    next_deadline = time.perf_counter()  # fell far behind: do not burst
+            else:
+                time.sleep(0)  # let executor threads take the GIL
+
+    def _stamp(self, robot_time: float) -> codecs.Time:
+        if self.params["clock_mode"] == "sim":
+            return codecs.to_time(robot_time)
+        return self.get_clock().now().to_msg()
+
+    # --- commands -----------------------------------------------------------------------------
+    def _reject(self, reason: str) -> None:
+        self._rejected += 1
+        self._last_reject_reason = reason
+        self.get_logger().warning(f"command rejected: {reason}", throttle_duration_sec=1.0)
+
+    def _on_target(self, msg: PoseStamped) -> None:
+        if not self._armed:
+            self._reject("not armed (call the 'arm' service)")
+            return
+        try:
+            target = codecs.target_from_pose(msg)
+            with self._lock:
+                self.robot.command(target)
+        except (codecs.MessageRejected, UnsafeCommandError, EStopError) as err:
+            self._reject(str(err))
+
+    def _on_gripper(self, msg: Float64) -> None:
+        if not self._armed:
+            self._reject("not armed (call the 'arm' service)")
+            return
+        try:
+            with self._lock:
+                self.robot.gripper(GripperCommand(width=float(msg.data)))
+        except (UnsafeCommandError, EStopError) as err:
+            self._reject(str(err))
+
+    # --- services -----------------------------------------------------------------------------
+    def _srv_reset(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        if not self.robot.simulated and not self._armed:
+            res.success, res.message = False, "arm first: reset moves the real arm home"
+            return res
+        try:
+            with self._lock:
+                self.robot.reset()
+                self._reset_task()
+        except Exception as err:  # noqa: BLE001 - reported to the caller
+            res.success, res.message = False, f"reset failed: {err}"
+            return res
+        res.success, res.message = True, f"reset (next seed {self._seed})"
+        return res
+
+    def _srv_arm(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        if self.robot.safety.estopped:
+            res.success = False
+            res.message = f"e-stop latched ({self.robot.safety.estop_reason}); call 'recover'"
+            return res
+        with self._lock:
+            self.robot.hold()
+            self._armed = True
+        self._publish_armed()
+        res.success, res.message = True, "armed: commands are accepted"
+        return res
+
+    def _srv_disarm(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            self._armed = False
+            self.robot.hold()
+        self._publish_armed()
+        res.success, res.message = True, "disarmed: holding pose, commands refused"
+        return res
+
+    def _srv_estop(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            self.robot.safety.estop("estop service")
+            self._armed = False
+            self.robot.hold()
+        self._publish_armed()
+        res.success, res.message = True, "e-stop latched: call 'recover', then 'arm'"
+        return res
+
+    def _srv_recover(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        try:
+            with self._lock:
+                self.robot.recover()
+        except Exception as err:  # noqa: BLE001 - reported to the caller
+            res.success, res.message = False, f"recover failed: {err}"
+            return res
+        res.success, res.message = True, "recovered: call 'arm' to accept commands"
+        return res
+
+    # --- status -------------------------------------------------------------------------------
+    def _publish_armed(self) -> None:
+        self.pub_armed.publish(Bool(data=self._armed))
+
+    def _publish_diagnostics(self) -> None:
+        safety = self.robot.safety
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.ERROR if safety.estopped else DiagnosticStatus.OK,
+            name="robolearn/robot_bridge",
+            message=safety.estop_reason or ("armed" if self._armed else "disarmed"),
+            hardware_id=self.params["backend"],
+        )
+        values = {
+            "armed": self._armed,
+            "estopped": safety.estopped,
+            "rejected_commands": self._rejected,
+            "last_reject_reason": self._last_reject_reason,
+            "publish_hz_achieved": round(self._achieved_hz, 1),
+            "watchdog_holding": safety.holding,
+        }
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(msg)
+
+    @property
+    def armed(self) -> bool:
+        return self._armed
+
+    def destroy_node(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+        with self._lock:
+            self.robot.close()
+        super().destroy_node()
+
+
+def _task_state_msg(objects: dict[str, np.ndarray]) -> Float64MultiArray:
+    """Object state as a flat array; each key is one labelled dimension (self-describing)."""
+    msg = Float64MultiArray()
+    data: list[float] = []
+    for key, value in objects.items():
+        flat = np.asarray(value, dtype=np.float64).ravel()
+        msg.layout.dim.append(MultiArrayDimension(label=key, size=flat.size, stride=flat.size))
+        data.extend(flat.tolist())
+    msg.data = data
+    return msg
+
+
+def objects_from_task_state(msg: Float64MultiArray) -> dict[str, np.ndarray]:
+    """Inverse of the bridge's task_state encoding."""
+    out: dict[str, np.ndarray] = {}
+    data = np.asarray(msg.data, dtype=np.float64)
+    offset = 0
+    for dim in msg.layout.dim:
+        out[dim.label] = data[offset : offset + dim.size].copy()
+        offset += dim.size
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console script `robot_bridge` (`--ros-args -p backend:=twin ...`)."""
+    args = list(sys.argv if argv is None else argv)
+    if not any("backend:=franka" in a for a in args):
+        restrict_discovery_to_localhost()
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = RobotBridge()
+        executor = MultiThreadedExecutor(num_threads=2)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    main()
