@@ -25,6 +25,38 @@ PROPRIO_DIM = 28  # ee_pos 3, ee_quat 4, ee_twist 6, gripper 1, q 7, dq 7
 HOME_JOINT_NOISE = 0.02  # radians, per joint, drawn at every reset
 
 
+def validate_action(action: object) -> np.ndarray:
+    """A (7,) float action clipped to [-1, 1]; ValueError for wrong shapes and NaN/inf."""
+    try:
+        act = np.asarray(action, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"action must be numeric, got {action!r}") from None
+    if act.shape != (ACTION_DIM,):
+        raise ValueError(f"action must have shape ({ACTION_DIM},), got {act.shape}")
+    if not np.all(np.isfinite(act)):
+        raise ValueError(f"action contains NaN or inf: {act}")
+    return np.clip(act, -1.0, 1.0)
+
+
+def state_vector(state: RobotState, task: Task, objects: dict[str, np.ndarray]) -> np.ndarray:
+    """The `state` observation: proprioception then the task's object state, float32."""
+    return np.concatenate([state.as_vector(), task.object_state(objects)]).astype(np.float32)
+
+
+def observation_space(
+    task: Task, cameras: tuple[str, ...], image_size: tuple[int, int]
+) -> spaces.Dict:
+    obs_spaces: dict[str, spaces.Space] = {
+        "state": spaces.Box(-np.inf, np.inf, (PROPRIO_DIM + task.object_dim,), np.float32)
+    }
+    if cameras:
+        h, w = image_size
+        obs_spaces["images"] = spaces.Dict(
+            {c: spaces.Box(0, 255, (h, w, 3), np.uint8) for c in cameras}
+        )
+    return spaces.Dict(obs_spaces)
+
+
 class RobotEnv(gym.Env):
     """A manipulation task on a robot (the twin here; `robolearn.envs.ros_env` for ROS 2)."""
 
@@ -64,16 +96,7 @@ class RobotEnv(gym.Env):
         self.max_episode_steps = int(round(task.episode_seconds * self.control_hz))
         robot.connect()
         self.cameras = tuple(robot.config.cameras)
-        state_dim = PROPRIO_DIM + task.object_dim
-        obs_spaces: dict[str, spaces.Space] = {
-            "state": spaces.Box(-np.inf, np.inf, (state_dim,), np.float32)
-        }
-        if self.cameras:
-            h, w = robot.config.image_size
-            obs_spaces["images"] = spaces.Dict(
-                {c: spaces.Box(0, 255, (h, w, 3), np.uint8) for c in self.cameras}
-            )
-        self.observation_space = spaces.Dict(obs_spaces)
+        self.observation_space = observation_space(task, self.cameras, robot.config.image_size)
         self.action_space = spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
         self._steps = 0
         self._state: RobotState | None = None
@@ -97,15 +120,7 @@ class RobotEnv(gym.Env):
     def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self._state is None:
             raise RuntimeError("call reset() before step()")
-        try:
-            act = np.asarray(action, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"action must be numeric, got {action!r}") from None
-        if act.shape != (ACTION_DIM,):
-            raise ValueError(f"action must have shape ({ACTION_DIM},), got {act.shape}")
-        if not np.all(np.isfinite(act)):
-            raise ValueError(f"action contains NaN or inf: {act}")
-        act = np.clip(act, -1.0, 1.0)
+        act = validate_action(action)
         pos, quat, width = apply_action(self.robot.limits, self._state, act)
         self.robot.command(CartesianTarget(pos, quat))
         self.robot.gripper(GripperCommand(width=width))
@@ -142,8 +157,7 @@ class RobotEnv(gym.Env):
         return self._state
 
     def _observation(self, state: RobotState, objects: dict[str, np.ndarray]) -> dict[str, Any]:
-        vec = np.concatenate([state.as_vector(), self.task.object_state(objects)])
-        obs: dict[str, Any] = {"state": vec.astype(np.float32)}
+        obs: dict[str, Any] = {"state": state_vector(state, self.task, objects)}
         if self.cameras:
             obs["images"] = {c: self.robot.render(c) for c in self.cameras}
         return obs

@@ -169,6 +169,11 @@ def _check_consistency(source: str, cell: CellLimits) -> None:
     for key in ("max_translation_step", "max_rotation_step", "max_ee_speed", "watchdog_timeout"):
         if getattr(safety, key) <= 0:
             raise LimitsError(f"{source}: safety.{key} must be positive")
+    col = cell.collision
+    if np.any(col.lower_torque_thresholds > col.upper_torque_thresholds) or np.any(
+        col.lower_force_thresholds > col.upper_force_thresholds
+    ):
+        raise LimitsError(f"{source}: collision lower thresholds must not exceed the upper ones")
     if cell.gripper.max_width <= 0:
         raise LimitsError(f"{source}: gripper.max_width must be positive")
 
@@ -192,7 +197,7 @@ def load_limits(path: str | Path | None = None) -> CellLimits:
     if not isinstance(raw, dict):
         raise LimitsError(f"{source}: expected a mapping at the top level")
     version = raw.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:
         raise LimitsError(f"{source}: format_version must be {FORMAT_VERSION}, got {version!r}")
     sections = {}
     for name, cls in _SECTIONS.items():

@@ -209,6 +209,9 @@ class TwinRobot(Robot):
         q0 = np.asarray(q0, dtype=np.float64)
         if q0.shape != (7,) or not np.all(np.isfinite(q0)):
             raise UnsafeCommandError(f"reset joint positions must be 7 finite numbers, got {q0}")
+        arm = self.limits.arm
+        if np.any(q0 < arm.joint_lower) or np.any(q0 > arm.joint_upper):
+            raise UnsafeCommandError(f"reset joint positions {q0} are outside the joint limits")
         self._state_cache = None
         mujoco.mj_resetData(m, d)
         d.qpos[:7] = q0

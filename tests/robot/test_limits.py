@@ -287,3 +287,30 @@ def test_error_names_the_file(raw, tmp_path):
         load_limits(path)
     assert str(info.value).startswith(str(path))
     assert isinstance(info.value, ValueError)
+
+
+def test_format_version_must_be_the_integer_one(tmp_path) -> None:
+    import yaml as _yaml
+
+    from robolearn.robot.limits import LimitsError, default_limits_file, load_limits
+
+    raw = _yaml.safe_load(default_limits_file().read_text())
+    for bad in (True, 1.0, "1"):
+        raw["format_version"] = bad
+        path = tmp_path / "franka.yaml"
+        path.write_text(_yaml.safe_dump(raw))
+        with pytest.raises(LimitsError, match="format_version"):
+            load_limits(path)
+
+
+def test_collision_lower_thresholds_must_not_exceed_upper(tmp_path) -> None:
+    import yaml as _yaml
+
+    from robolearn.robot.limits import LimitsError, default_limits_file, load_limits
+
+    raw = _yaml.safe_load(default_limits_file().read_text())
+    raw["collision"]["lower_force_thresholds"] = [100.0] * 6
+    path = tmp_path / "franka.yaml"
+    path.write_text(_yaml.safe_dump(raw))
+    with pytest.raises(LimitsError, match="collision"):
+        load_limits(path)

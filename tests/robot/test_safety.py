@@ -228,7 +228,9 @@ def test_tilt_beyond_the_cone_is_clipped_to_its_rim(safety, angle, axis, yaw):
     if angle < np.pi:
         # The smallest correction: the tool axis stays in the same vertical plane (azimuth) ...
         want, got = tool_z(quat)[:2], tool_z(out)[:2]
-        np.testing.assert_allclose(got / np.linalg.norm(got), want / np.linalg.norm(want), atol=1e-9)
+        np.testing.assert_allclose(
+            got / np.linalg.norm(got), want / np.linalg.norm(want), atol=1e-9
+        )
         # ... and the orientation moved by exactly the excess tilt.
         np.testing.assert_allclose(quat_angle(out, quat), angle - S.max_tilt, atol=1e-9)
 
@@ -273,6 +275,7 @@ def test_watchdog_is_idle_before_the_first_command(safety):
 def test_watchdog_holds_the_then_measured_pose(safety):
     t0, timeout, eps = 2.0, S.watchdog_timeout, 1e-3
     applied = safety.filter(target(HOME_POS + [0.005, 0.0, 0.0]), make_state(t=t0))
+    assert safety.last_command_time == t0 and not safety.holding
     # Within the timeout the current target stands.
     assert not safety.watchdog_expired(t0 + timeout - eps)
     fresh = make_state(pos=[0.46, 0.0, 0.3], t=t0 + timeout - eps)
@@ -282,6 +285,7 @@ def test_watchdog_holds_the_then_measured_pose(safety):
     then_quat = yawed(0.2)
     stale = make_state(pos=[0.47, 0.01, 0.29], quat=then_quat, t=t0 + timeout + eps)
     hold = safety.watchdog(stale, applied)
+    assert safety.holding
     np.testing.assert_array_equal(hold.position, [0.47, 0.01, 0.29])
     assert quat_angle(hold.quat, then_quat) < 1e-12
     # Once engaged it is no longer "expired" and the same hold comes back, wherever the arm is.
@@ -293,6 +297,7 @@ def test_watchdog_holds_the_then_measured_pose(safety):
     # A new command clears the hold.
     t1 = t0 + 11.0
     newer = safety.filter(target([0.6, -0.2, 0.105]), make_state(pos=[0.6, -0.2, 0.1], t=t1))
+    assert not safety.holding and safety.last_command_time == t1
     assert not safety.watchdog_expired(t1 + timeout)
     assert safety.watchdog(make_state(t=t1 + 0.1), newer) is newer
     # ... and re-arms the watchdog.
@@ -358,7 +363,9 @@ def test_check_state_latches_on_non_finite_joint_state(safety, field, bad):
         safety.filter(target(HOME_POS), make_state())
 
 
-@pytest.mark.parametrize(("joint", "side"), [(0, "upper"), (3, "upper"), (5, "lower"), (6, "lower")])
+@pytest.mark.parametrize(
+    ("joint", "side"), [(0, "upper"), (3, "upper"), (5, "lower"), (6, "lower")]
+)
 def test_check_state_latches_on_a_joint_past_its_limit(safety, joint, side):
     q = LIMITS.arm.home_joint_positions.copy()
     if side == "upper":

@@ -83,7 +83,7 @@ def test_tracks_a_sequence_of_targets(robot):
         offset(home, [0.0, 0.0, -0.2]),
     ]
     for goal in goals:
-        stream(robot, goal, 2.5)
+        stream(robot, goal, 3.5)  # 0.35 m at ~0.2 m/s, then settling
         state = robot.observe()
         assert np.linalg.norm(state.ee_pos - goal.position) < 2e-3
         assert quat_angle(state.ee_quat, goal.quat) < 0.01
@@ -116,8 +116,10 @@ def test_watchdog_holds_after_the_stream_stops(robot):
     target_before = robot._target.copy()
     robot.advance(timeout - 0.01)
     np.testing.assert_array_equal(robot._target, target_before)  # not yet stale
+    assert not robot.safety.holding
     robot.advance(0.02)
     hold = robot._target.copy()
+    assert robot.safety.holding
     assert not np.array_equal(hold, target_before)  # the hold replaced the last target
     # Once still, the arm rests at the held pose and stays there.
     robot.advance(last_command + timeout + 1.0 - robot.time)
@@ -194,6 +196,7 @@ def test_joint_past_its_limit_latches_the_estop_on_the_next_command(robot):
     q = robot.limits.arm.home_joint_positions.copy()
     q[0] = robot.limits.arm.joint_upper[0] + 0.01
     robot.data.qpos[0] = q[0]
+    robot.mark_state_changed()  # MjData edited by hand
     with pytest.raises(EStopError, match="joint\\(s\\) 1 past their limits"):
         robot.command(CartesianTarget(robot.observe().ee_pos, robot.observe().ee_quat))
 
@@ -229,6 +232,33 @@ def _rollout(robot: TwinRobot, seed: int) -> np.ndarray:
         d = robot.data
         rows.append(np.concatenate([d.qpos, d.qvel, d.ctrl, [d.time]]))
     return np.array(rows)
+
+
+def _stop_and_wait(robot: TwinRobot, chunks: int) -> np.ndarray:
+    """Move, stop commanding, let 1 s pass in `chunks` advance() calls (observing after each);
+    return the final state and target."""
+    home = robot.observe()
+    stream(robot, offset(home, [0.2, 0.1, -0.1]), 0.3)
+    robot.command(offset(home, [0.2, 0.1, -0.1]))  # the last command; observe() just ran
+    for _ in range(chunks):
+        robot.advance(1.0 / chunks)
+        robot.observe()
+    assert robot.safety.holding
+    d = robot.data
+    return np.concatenate([d.qpos, d.qvel, d.ctrl, robot._target, [d.time]])
+
+
+@pytest.fixture(scope="module")
+def per_tick_reference(twin) -> np.ndarray:
+    twin.reset()
+    return _stop_and_wait(twin, 1000)  # the watchdog checked at every 1 kHz tick
+
+
+@pytest.mark.parametrize("chunks", [1, 8, 40, 100])
+def test_advance_in_one_call_equals_advance_in_pieces(robot, per_tick_reference, chunks):
+    # The watchdog expires inside the 1 s: however advance() is called, the hold must engage at
+    # the same tick, on the pose measured then, as with a check at every tick.
+    np.testing.assert_array_equal(_stop_and_wait(robot, chunks), per_tick_reference)
 
 
 def test_same_seed_same_commands_same_trajectory():
@@ -296,3 +326,14 @@ def test_not_connected_before_connect():
     robot = make_robot("twin")
     with pytest.raises(NotConnectedError, match="connect"):
         robot.observe()
+
+
+def test_reset_refuses_joint_positions_past_the_limits() -> None:
+    from robolearn.robot.base import make_robot
+    from robolearn.robot.safety import UnsafeCommandError
+
+    with make_robot("twin") as robot:
+        q = robot.limits.arm.home_joint_positions.copy()
+        q[3] = 0.5  # joint 4 must stay below -0.0698
+        with pytest.raises(UnsafeCommandError, match="outside the joint limits"):
+            robot.reset(q)
