@@ -29,8 +29,10 @@ def ros_env() -> dict[str, str]:
     return env
 
 
-def start_bridge(*params: str) -> subprocess.Popen:
+def start_bridge(*params: str, namespace: str = "") -> subprocess.Popen:
     args = [sys.executable, "-m", "robolearn.ros.robot_bridge", "--ros-args"]
+    if namespace:
+        args += ["-r", f"__ns:={namespace}"]
     for p in params:
         args += ["-p", p]
     return subprocess.Popen(args, env=ros_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -38,8 +38,11 @@ def test_scripted_expert_succeeds_through_the_ros_env(reach_bridge) -> None:
 
 
 def test_stale_streams_raise_instead_of_acting_on_old_data() -> None:
-    proc = start_bridge("task:=reach", "publish_hz:=100.0")
-    env = RosRobotEnv("reach", control_hz=10.0, max_age=0.5, connect_timeout=60.0)
+    # Its own namespace: the module's other bridge keeps publishing on the default topics.
+    proc = start_bridge("task:=reach", "publish_hz:=100.0", namespace="/doomed")
+    env = RosRobotEnv(
+        "reach", namespace="/doomed", control_hz=10.0, max_age=0.5, connect_timeout=60.0
+    )
     try:
         env.reset(seed=0)
         env.step(np.zeros(7))
