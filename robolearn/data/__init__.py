@@ -1,0 +1,1 @@
+"""Episode datasets: the zarr store, samplers, robomimic interop, inspection."""
