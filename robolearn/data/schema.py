@@ -36,7 +36,7 @@ class FieldSpec:
 
     @property
     def is_image(self) -> bool:
-        return len(self.shape) == 3 and self.shape[-1] == 3 and self.dtype == "uint8"
+        return len(self.shape) == 3 and self.shape[-1] == 3 and np.dtype(self.dtype) == np.uint8
 
     def to_json(self) -> dict[str, Any]:
         return {"shape": list(self.shape), "dtype": self.dtype}

@@ -366,9 +366,12 @@ class EpisodeStore:
         """Append all episodes of `other` (same schema); returns how many were added."""
         self._require_writable()
         if other.schema != self.schema:
-            diff = sorted(set(other.schema.items()) ^ set(self.schema.items()))
+            diff = sorted(
+                k for k in set(other.schema) | set(self.schema)
+                if other.schema.get(k) != self.schema.get(k)
+            )  # fmt: skip
             raise SchemaError(
-                f"cannot merge {other.path} into {self.path}: schemas differ in {diff[:4]}"
+                f"cannot merge {other.path} into {self.path}: schemas differ in key(s) {diff}"
             )
         for i in range(other.n_episodes):
             ep = other.episode(i)
