@@ -30,6 +30,12 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument(
                 "episodes", default_value="3", description="episodes the scripted teleop runs"
             ),
+            DeclareLaunchArgument(
+                "record", default_value="false", description="start the recorder node"
+            ),
+            DeclareLaunchArgument(
+                "out", default_value="datasets/recorded", description="dataset the recorder writes"
+            ),
             # A simulation never discovers (or commands) robots elsewhere on the network.
             SetEnvironmentVariable("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST"),
             Node(
@@ -45,6 +51,14 @@ def generate_launch_description() -> LaunchDescription:
                 name="scripted_teleop",
                 parameters=[PARAMS, {"task": task, "episodes": LaunchConfiguration("episodes")}],
                 condition=IfCondition(LaunchConfiguration("expert")),
+                output="screen",
+            ),
+            Node(
+                package="robolearn",
+                executable="recorder",
+                name="recorder",
+                parameters=[PARAMS, {"task": task, "out": LaunchConfiguration("out")}],
+                condition=IfCondition(LaunchConfiguration("record")),
                 output="screen",
             ),
         ]

@@ -28,9 +28,13 @@ def _console_scripts() -> dict[str, str]:
 
 def _node_parameters() -> dict[str, dict]:
     pytest.importorskip("rclpy")
-    from robolearn.ros import robot_bridge, teleop_node
+    from robolearn.ros import recorder_node, robot_bridge, teleop_node
 
-    return {"robot_bridge": robot_bridge.PARAMETERS, "scripted_teleop": teleop_node.PARAMETERS}
+    return {
+        "robot_bridge": robot_bridge.PARAMETERS,
+        "scripted_teleop": teleop_node.PARAMETERS,
+        "recorder": recorder_node.PARAMETERS,
+    }
 
 
 def _calls(tree: ast.AST, name: str) -> list[ast.Call]:

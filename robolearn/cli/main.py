@@ -81,11 +81,15 @@ def _cmd_up(args: argparse.Namespace) -> int:
         seed=args.seed,
         publish_hz=args.publish_hz,
         real_time_factor=args.real_time_factor,
+        record=str(args.record) if args.record else None,
+        cameras=tuple(args.cameras),
     )
     print(
         f"{result.task} over ROS 2 (twin bridge + scripted teleop): success"
         f" {result.successes}/{result.episodes} in {result.wall_seconds:.1f} s"
     )
+    if args.record:
+        print(f"recorded {result.recorded} episodes into {args.record}")
     return 0 if result.successes == result.episodes else 1
 
 
@@ -94,7 +98,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from robolearn.bench.env_throughput import main as bench_env
 
         return bench_env(args.rest)
-    print(f"unknown benchmark {args.what!r}; known: env", file=sys.stderr)
+    if args.what == "ros":
+        from robolearn.bench.ros_latency import main as bench_ros
+
+        return bench_ros(args.rest)
+    print(f"unknown benchmark {args.what!r}; known: env, ros", file=sys.stderr)
     return 2
 
 
@@ -131,10 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--seed", type=int, default=0)
     up.add_argument("--publish-hz", type=float, default=250.0)
     up.add_argument("--real-time-factor", type=float, default=1.0)
+    up.add_argument("--record", type=Path, help="also run the recorder node into this dataset")
+    up.add_argument(
+        "--cameras", nargs="*", default=[], choices=["front", "wrist"], help="cameras to record"
+    )
     up.set_defaults(func=_cmd_up)
 
     bench = sub.add_parser("bench", help="benchmarks against peers (see BENCHMARKS.md)")
-    bench.add_argument("what", choices=["env"])
+    bench.add_argument("what", choices=["env", "ros"])
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark")
     bench.set_defaults(func=_cmd_bench)
     return parser

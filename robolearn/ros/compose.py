@@ -18,6 +18,7 @@ class SimRunResult:
     episodes: int
     successes: int
     wall_seconds: float
+    recorded: int = 0  # episodes committed by the recorder (0 without one)
 
 
 def run_sim(
@@ -27,18 +28,23 @@ def run_sim(
     publish_hz: float = 250.0,
     real_time_factor: float = 1.0,
     timeout: float | None = None,
+    record: str | None = None,
+    cameras: tuple[str, ...] = (),
+    image_size: tuple[int, int] = (128, 128),
 ) -> SimRunResult:
-    """Twin bridge + scripted teleop over ROS 2 topics until `episodes` are done."""
+    """Twin bridge + scripted teleop over ROS 2 topics until `episodes` are done; with
+    `record`, a recorder node writes every episode (and `cameras`) to that dataset."""
     restrict_discovery_to_localhost()
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
+    from robolearn.ros.recorder_node import Recorder
     from robolearn.ros.robot_bridge import RobotBridge
     from robolearn.ros.teleop_node import ScriptedTeleop
 
     context = rclpy.Context()
     rclpy.init(context=context)
-    bridge = teleop = None
+    bridge = teleop = recorder = None
     t0 = time.monotonic()
     try:
         bridge = RobotBridge(
@@ -47,11 +53,20 @@ def run_sim(
             seed=seed,
             publish_hz=publish_hz,
             real_time_factor=real_time_factor,
+            cameras=list(cameras) or [""],
+            image_height=image_size[0],
+            image_width=image_size[1],
         )
+        if record is not None:
+            recorder = Recorder(
+                context=context, out=str(record), task=task, cameras=list(cameras) or [""],
+                operator="scripted_teleop",
+            )  # fmt: skip
         teleop = ScriptedTeleop(context=context, task=task, episodes=episodes)
         executor = MultiThreadedExecutor(num_threads=3, context=context)
-        executor.add_node(bridge)
-        executor.add_node(teleop)
+        for node in (bridge, recorder, teleop):
+            if node is not None:
+                executor.add_node(node)
         if timeout is None:
             timeout = 60.0 + episodes * 3 * teleop.task.episode_seconds / max(real_time_factor, 0.1)
         deadline = time.monotonic() + timeout
@@ -60,9 +75,16 @@ def run_sim(
                 raise TimeoutError(f"sim run did not finish {episodes} episodes in {timeout:.0f} s")
             executor.spin_once(timeout_sec=0.05)
         results = list(teleop.results)
+        recorded = 0
+        if recorder is not None:
+            # The last episode's end event is in flight: let the recorder commit it.
+            wait_until = time.monotonic() + 10.0
+            while len(recorder.committed) < len(results) and time.monotonic() < wait_until:
+                executor.spin_once(timeout_sec=0.05)
+            recorded = len(recorder.committed)
     finally:
-        for node in (teleop, bridge):
+        for node in (teleop, recorder, bridge):
             if node is not None:
                 node.destroy_node()
         rclpy.shutdown(context=context)
-    return SimRunResult(task, len(results), sum(results), time.monotonic() - t0)
+    return SimRunResult(task, len(results), sum(results), time.monotonic() - t0, recorded)

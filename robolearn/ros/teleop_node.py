@@ -18,9 +18,11 @@ from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from std_msgs.msg import Float64MultiArray, String
 
+from robolearn.data.schema import ActionSource
 from robolearn.robot.limits import load_limits
-from robolearn.ros import restrict_discovery_to_localhost
+from robolearn.ros import qos, restrict_discovery_to_localhost
 from robolearn.ros.client import RobotClient, StaleDataError
 from robolearn.sim.tasks import TASKS
 from robolearn.sim.tasks.base import apply_action
@@ -57,6 +59,13 @@ class ScriptedTeleop(Node):
         self._phase = "reset"
         self._future = None
         self._steps = 0
+        # What the teleoperator did, for recorders: the action (7) and its ActionSource, and
+        # episode events (start, success, failure, discard).
+        prefix = p["robot_namespace"].rstrip("/") + "/" if p["robot_namespace"] else ""
+        self.pub_action = self.create_publisher(
+            Float64MultiArray, prefix + "teleop/action", qos.COMMAND
+        )
+        self.pub_event = self.create_publisher(String, prefix + "teleop/event", qos.COMMAND)
         self.create_timer(1.0 / self.rate_hz, self._tick)
 
     def _tick(self) -> None:
@@ -76,6 +85,9 @@ class ScriptedTeleop(Node):
             self._end_episode(success)
             return
         action = self.expert.act(state, objects)
+        self.pub_action.publish(
+            Float64MultiArray(data=[*map(float, action), float(ActionSource.SCRIPTED)])
+        )
         position, quat, width = apply_action(self.limits, state, action)
         self.client.send_target(position, quat)
         self.client.send_gripper(width)
@@ -102,8 +114,10 @@ class ScriptedTeleop(Node):
             self._phase = "act"
             self._steps = 0
             self.expert.reset()
+            self.pub_event.publish(String(data="start"))
 
     def _end_episode(self, success: bool) -> None:
+        self.pub_event.publish(String(data="success" if success else "failure"))
         self.results.append(bool(success))
         self.get_logger().info(
             f"episode {len(self.results)}/{self.episodes}: {'success' if success else 'failure'}"
