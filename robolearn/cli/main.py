@@ -93,6 +93,32 @@ def _cmd_up(args: argparse.Namespace) -> int:
     return 0 if result.successes == result.episodes else 1
 
 
+def _cmd_record(args: argparse.Namespace) -> int:
+    from robolearn.data.recorder import record
+
+    options = {}
+    if args.teleop == "scripted" and args.noise:
+        options["noise_std"] = args.noise
+    summary = record(
+        args.task,
+        args.out,
+        teleop=args.teleop,
+        episodes=args.episodes,
+        seed=args.seed,
+        cameras=tuple(args.cameras),
+        control_hz=args.control_hz,
+        operator=args.operator,
+        keep_failures=not args.drop_failures,
+        teleop_options=options,
+    )
+    d = summary.as_dict()
+    print(
+        f"recorded {d['committed']} episodes ({d['successes']} successful, {d['steps']} steps,"
+        f" {d['human_steps']} human steps, {d['discarded']} discarded) into {summary.path}"
+    )
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "env":
         from robolearn.bench.env_throughput import main as bench_env
@@ -130,6 +156,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default="out/demo", help="folder for the summary and video")
     demo.set_defaults(func=_cmd_demo)
+
+    rec = sub.add_parser("record", help="teleoperate the twin and record episodes (zarr)")
+    rec.add_argument("--task", choices=TASK_NAMES, default="pick_cube")
+    rec.add_argument(
+        "--teleop", default="scripted", choices=["scripted", "keyboard", "spacemouse", "gamepad"]
+    )
+    rec.add_argument("--episodes", type=int, default=20)
+    rec.add_argument("--out", type=Path, required=True, help="dataset folder (created or appended)")
+    rec.add_argument("--seed", type=int, default=0)
+    rec.add_argument("--cameras", nargs="*", default=["front", "wrist"], choices=["front", "wrist"])
+    rec.add_argument("--control-hz", type=float, default=10.0)
+    rec.add_argument("--operator", default=None, help="stored per episode (default: device)")
+    rec.add_argument("--noise", type=float, default=0.0, help="scripted: action noise std")
+    rec.add_argument("--drop-failures", action="store_true", help="do not keep failed episodes")
+    rec.set_defaults(func=_cmd_record)
 
     up = sub.add_parser("up", help="bring up the ROS 2 node graph (sim: in one process)")
     up.add_argument("mode", choices=["sim", "real"])

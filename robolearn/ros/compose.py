@@ -40,7 +40,7 @@ def run_sim(
 
     from robolearn.ros.recorder_node import Recorder
     from robolearn.ros.robot_bridge import RobotBridge
-    from robolearn.ros.teleop_node import ScriptedTeleop
+    from robolearn.ros.teleop_node import ScriptedTeleopNode
 
     context = rclpy.Context()
     rclpy.init(context=context)
@@ -62,7 +62,7 @@ def run_sim(
                 context=context, out=str(record), task=task, cameras=list(cameras) or [""],
                 operator="scripted_teleop",
             )  # fmt: skip
-        teleop = ScriptedTeleop(context=context, task=task, episodes=episodes)
+        teleop = ScriptedTeleopNode(context=context, task=task, episodes=episodes)
         executor = MultiThreadedExecutor(num_threads=3, context=context)
         for node in (bridge, recorder, teleop):
             if node is not None:

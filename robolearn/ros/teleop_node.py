@@ -36,7 +36,7 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
 }
 
 
-class ScriptedTeleop(Node):
+class ScriptedTeleopNode(Node):
     def __init__(self, *, context: Context | None = None, **overrides: Any) -> None:
         """`overrides` set parameters (as `--ros-args -p name:=value` would)."""
         super().__init__(
@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     rclpy.init(args=list(sys.argv if argv is None else argv))
     node = None
     try:
-        node = ScriptedTeleop()
+        node = ScriptedTeleopNode()
         executor = MultiThreadedExecutor(num_threads=2)
         executor.add_node(node)
         while rclpy.ok() and not node.done.is_set():
