@@ -106,6 +106,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
         episodes=args.episodes,
         seed=args.seed,
         cameras=tuple(args.cameras),
+        image_size=(args.image_size, args.image_size),
         control_hz=args.control_hz,
         operator=args.operator,
         keep_failures=not args.drop_failures,
@@ -166,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", type=Path, required=True, help="dataset folder (created or appended)")
     rec.add_argument("--seed", type=int, default=0)
     rec.add_argument("--cameras", nargs="*", default=["front", "wrist"], choices=["front", "wrist"])
+    rec.add_argument("--image-size", type=int, default=128, help="square camera images (pixels)")
     rec.add_argument("--control-hz", type=float, default=10.0)
     rec.add_argument("--operator", default=None, help="stored per episode (default: device)")
     rec.add_argument("--noise", type=float, default=0.0, help="scripted: action noise std")
