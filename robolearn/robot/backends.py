@@ -1,3 +1,3 @@
 """Importing this module registers the built-in robot backends."""
 
-from robolearn.robot import twin  # noqa: F401
+from robolearn.robot import franka, twin  # noqa: F401 - franka imports pylibfranka lazily

@@ -45,6 +45,10 @@ class Robot(abc.ABC):
         """Send an end-effector target through the safety layer; return the target applied."""
 
     @abc.abstractmethod
+    def hold(self) -> None:
+        """Track the current measured pose (used on arming, disarming and after resets)."""
+
+    @abc.abstractmethod
     def gripper(self, command: GripperCommand) -> None:
         """Command the gripper width (metres)."""
 
