@@ -77,7 +77,7 @@ def record(
     task: str,
     out: str | Path,
     *,
-    teleop: str = "scripted",
+    teleop: str | Teleoperator = "scripted",
     episodes: int = 20,
     seed: int = 0,
     cameras: tuple[str, ...] = ("front", "wrist"),
@@ -88,21 +88,27 @@ def record(
     teleop_options: dict | None = None,
     progress: bool = True,
 ) -> RecordSummary:
-    """Record `episodes` committed episodes of `task` on the twin into the dataset `out`."""
+    """Record `episodes` committed episodes of `task` on the twin into the dataset `out`.
+
+    `teleop` is a registered teleoperator type (built with `teleop_options`) or an instance.
+    """
     if task not in ENV_IDS:
         raise KeyError(f"unknown task {task!r}; known: {', '.join(sorted(ENV_IDS))}")
-    options = dict(teleop_options or {})
-    if teleop == "scripted":
-        options.setdefault("task", task)
-        options.setdefault("seed", seed)
+    if isinstance(teleop, Teleoperator):
+        device, name = teleop, teleop.config.type or type(teleop).__name__
+    else:
+        options = dict(teleop_options or {})
+        if teleop == "scripted":
+            options.setdefault("task", task)
+            options.setdefault("seed", seed)
+        device, name = make_teleoperator(teleop, **options), teleop
     env = gym.make(
         ENV_IDS[task], control_hz=control_hz, cameras=list(cameras), image_size=image_size
     )
     base: RobotEnv = env.unwrapped
-    device = make_teleoperator(teleop, **options)
     summary = RecordSummary(path=Path(out), requested=episodes)
     store = EpisodeStore.open_or_create(out, _schema(base), task=task)
-    bar = tqdm(total=episodes, desc=f"record {task} ({teleop})", unit="ep", disable=not progress)
+    bar = tqdm(total=episodes, desc=f"record {task} ({name})", unit="ep", disable=not progress)
     try:
         with device:
             episode_seed = seed

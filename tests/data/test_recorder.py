@@ -11,14 +11,7 @@ import pytest
 from robolearn.data.recorder import record
 from robolearn.data.schema import ActionSource
 from robolearn.data.store import EpisodeStore
-from robolearn.teleop.base import (
-    TELEOP_CONFIGS,
-    TeleopCommand,
-    TeleopConfig,
-    Teleoperator,
-    TeleopEvent,
-    register_teleoperator,
-)
+from robolearn.teleop.base import TeleopCommand, TeleopConfig, Teleoperator, TeleopEvent
 
 
 def test_scripted_recording_commits_complete_successful_episodes(tmp_path: Path) -> None:
@@ -73,10 +66,6 @@ class ReplayOperator(Teleoperator):
         return TeleopCommand(action, engaged=True)
 
 
-if "replay" not in TELEOP_CONFIGS:
-    register_teleoperator("replay", ReplayConfig)(ReplayOperator)
-
-
 def test_operator_controls_start_mark_discard_rerecord_quit(tmp_path: Path) -> None:
     move, idle = ("move",), ("idle",)
     start = ("event", TeleopEvent.START_STOP)
@@ -89,8 +78,8 @@ def test_operator_controls_start_mark_discard_rerecord_quit(tmp_path: Path) -> N
     )  # fmt: skip
     out = tmp_path / "manual"
     summary = record(
-        "reach", out, teleop="replay", episodes=10, cameras=(), progress=False,
-        teleop_options={"script": tuple(script)}, operator="bob",
+        "reach", out, teleop=ReplayOperator(ReplayConfig(script=tuple(script))), episodes=10,
+        cameras=(), progress=False, operator="bob",
     )  # fmt: skip
     assert summary.committed == 2 and summary.successes == 1 and summary.discarded == 2
     with EpisodeStore.open(out) as store:
