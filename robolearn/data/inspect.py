@@ -55,21 +55,28 @@ def plot_episodes(
         data = [store.episode(i, keys=["obs.state", "action"]) for i in chosen]
         metas = [store.episode_meta(i) for i in chosen]
     dims = state_dims if state_dims is not None else [0, 1, 2]  # TCP position by default
-    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
-    for i, ep, meta in zip(chosen, data, metas, strict=True):
+    styles = ["-", "--", ":", "-."]
+    fig, axes = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for n, (i, ep, meta) in enumerate(zip(chosen, data, metas, strict=True)):
+        color = colors[n % len(colors)]
         t = np.arange(len(ep["action"])) / meta.control_hz
-        for d in dims:
-            axes[0].plot(t, ep["obs.state"][:, d], label=f"ep {i} state[{d}]")
-        for d in range(ep["action"].shape[1]):
-            axes[1].plot(
-                t, ep["action"][:, d], alpha=0.7, label=f"ep {i} a[{d}]" if i == chosen[0] else None
-            )
-    axes[0].set_ylabel("state")
+        label = f"ep {i} ({'success' if meta.success else 'failure'})"
+        for k, d in enumerate(dims):
+            axes[0].plot(t, ep["obs.state"][:, d], styles[k % 4], color=color,
+                         label=label if k == 0 else None)  # fmt: skip
+        for k in range(3):
+            axes[1].plot(t, ep["action"][:, k], styles[k % 4], color=color, alpha=0.8)
+        axes[2].plot(t, ep["action"][:, 6], color=color)
+    dim_names = ", ".join(f"{styles[k % 4]} state[{d}]" for k, d in enumerate(dims))
+    axes[0].set_ylabel(f"state ({dim_names})", fontsize=8)
     axes[0].set_title(f"{Path(path).name}: episodes {chosen}")
-    axes[0].legend(fontsize=7, ncol=3)
-    axes[1].set_ylabel("action")
-    axes[1].set_xlabel("time (s)")
-    axes[1].legend(fontsize=7, ncol=4)
+    axes[0].legend(fontsize=7)
+    axes[1].set_ylabel("action x - / y -- / z :", fontsize=8)
+    axes[2].set_ylabel("gripper (+1 closed)", fontsize=8)
+    axes[2].set_xlabel("time (s)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

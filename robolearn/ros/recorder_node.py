@@ -92,6 +92,7 @@ class Recorder(Node):
         self._pending: dict[str, np.ndarray] | None = None  # last step, flags not yet known
         self.committed: list[bool] = []
         self.dropped_actions = 0
+        self.recorded_steps = 0  # steps accepted into the current episode
 
     # --- operator controls --------------------------------------------------------------------
     def _service(self, handler):  # noqa: ANN001, ANN202 - rclpy callback factory
@@ -120,6 +121,7 @@ class Recorder(Node):
                 self._writer.discard()
             self._writer, self._pending = None, None  # the writer opens with the first step
             self._recording = True
+            self.recorded_steps = 0
         return "recording"
 
     def _discard(self) -> str:
@@ -192,6 +194,7 @@ class Recorder(Node):
             if self._pending is not None:
                 self._writer.add_step(self._pending)
             self._pending = step
+            self.recorded_steps += 1
 
     def _open_store(self, step: dict[str, np.ndarray]) -> EpisodeStore:
         if self.store is None:

@@ -53,7 +53,7 @@ def stop(proc: subprocess.Popen) -> str:
 class ClientHarness:
     """A node with a `RobotClient`, spun in a background thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, namespace: str = "") -> None:
         from rclpy.executors import MultiThreadedExecutor
 
         from robolearn.ros.client import RobotClient
@@ -61,7 +61,7 @@ class ClientHarness:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("test_client", context=self.context)
-        self.client = RobotClient(self.node, max_age=2.0)  # loaded CI machines stall
+        self.client = RobotClient(self.node, namespace, max_age=2.0)  # loaded CI machines stall
         from diagnostic_msgs.msg import DiagnosticArray
 
         from robolearn.ros import qos

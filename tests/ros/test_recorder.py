@@ -13,7 +13,7 @@ from std_msgs.msg import Float64MultiArray
 from robolearn.data.schema import ActionSource
 from robolearn.data.store import EpisodeStore
 from robolearn.ros import qos
-from tests.ros.conftest import ClientHarness, ros_env
+from tests.ros.conftest import ros_env, start_bridge, stop
 
 
 def test_up_sim_records_complete_episodes_with_images(tmp_path: Path) -> None:
@@ -40,40 +40,61 @@ def test_up_sim_records_complete_episodes_with_images(tmp_path: Path) -> None:
             assert ep["final.obs.state"][-5] > 0.06
 
 
-def test_operator_controls_commit_discard_and_mark(tmp_path: Path, bridge) -> None:
-    """Recorder services driven by hand, against the module's twin bridge."""
+def test_operator_controls_commit_discard_and_mark(tmp_path: Path) -> None:
+    """Recorder services driven by hand, against a slow-publishing twin bridge of its own."""
+    import threading
+
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
     from std_srvs.srv import Trigger
 
     from robolearn.ros.recorder_node import Recorder
 
-    h = ClientHarness()
-    recorder = Recorder(context=h.context, out=str(tmp_path / "manual"), task="pick_cube",
-                        operator="alice")  # fmt: skip
-    h.executor.add_node(recorder)  # spun by the harness's background executor
-    pub = h.node.create_publisher(Float64MultiArray, "teleop/action", qos.COMMAND)
-    calls = {s: h.node.create_client(Trigger, f"recorder/{s}") for s in
+    bridge = start_bridge("task:=pick_cube", "publish_hz:=50.0", namespace="/manual")
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("operator", context=context)
+    recorder = Recorder(context=context, out=str(tmp_path / "manual"), task="pick_cube",
+                        operator="alice", robot_namespace="/manual")  # fmt: skip
+    executor = MultiThreadedExecutor(num_threads=2, context=context)
+    executor.add_node(node)
+    executor.add_node(recorder)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    pub = node.create_publisher(Float64MultiArray, "/manual/teleop/action", qos.COMMAND)
+    calls = {s: node.create_client(Trigger, f"recorder/{s}") for s in
              ("start", "mark_success", "mark_failure", "discard", "stop")}  # fmt: skip
+
+    def wait_for(predicate, what: str, timeout: float = 30.0) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                if predicate():
+                    return
+            except Exception:  # noqa: BLE001 - not there yet
+                pass
+            time.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}")
 
     def call(name: str) -> str:
         assert calls[name].wait_for_service(timeout_sec=10)
         future = calls[name].call_async(Trigger.Request())
-        h.wait_for(future.done, timeout=10, what=f"recorder/{name}")
+        wait_for(future.done, f"recorder/{name}")
         return future.result().message
 
     def act(n: int, source: ActionSource) -> None:
         for _ in range(n):
             pub.publish(Float64MultiArray(data=[0.1] * 7 + [float(source)]))
             time.sleep(0.05)
-        time.sleep(0.2)
+        wait_for(lambda: recorder.recorded_steps == n, f"{n} recorded steps")
 
     try:
-        h.wait_for(lambda: h.client.state() is not None, timeout=30, what="bridge state")
-        h.wait_for(lambda: recorder.client.objects() is not None, timeout=10, what="task state")
+        wait_for(lambda: recorder.client.state() is not None, "bridge state", timeout=60)
+        wait_for(lambda: recorder.client.objects() is not None, "task state")
         # Messages published before DDS matches publisher and subscriber are not delivered.
-        h.wait_for(lambda: pub.get_subscription_count() > 0, timeout=10, what="discovery")
+        wait_for(lambda: pub.get_subscription_count() > 0, "discovery")
         assert call("start") == "recording"
         act(5, ActionSource.HUMAN)
-        assert recorder.dropped_actions == 0, recorder.dropped_actions
         assert "committed (success)" in call("mark_success")
         assert call("start") == "recording"
         act(4, ActionSource.HUMAN)
@@ -82,10 +103,13 @@ def test_operator_controls_commit_discard_and_mark(tmp_path: Path, bridge) -> No
         act(3, ActionSource.POLICY)
         assert "committed (failure)" in call("mark_failure")
         assert call("mark_success").startswith("error")  # nothing being recorded
+        assert recorder.dropped_actions == 0
     finally:
-        h.executor.remove_node(recorder)
+        executor.shutdown(timeout_sec=1.0)
         recorder.destroy_node()
-        h.close()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+        stop(bridge)
     with EpisodeStore.open(tmp_path / "manual") as store:
         assert store.n_episodes == 2
         assert [store.episode_meta(i).success for i in range(2)] == [True, False]
