@@ -46,8 +46,11 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
+# Each benchmark runs its peer in the same run and prints one JSON object (see BENCHMARKS.md).
 bench: setup
 	$(PY) benchmarks/env_throughput.py --json
+	$(PY) benchmarks/ros_latency.py --json
+	$(PY) benchmarks/dataset_io.py --json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
