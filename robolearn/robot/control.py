@@ -72,6 +72,51 @@ def _mat_to_quat(r: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def solve_spd(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """x = a^-1 b for a small symmetric positive definite `a` (Cholesky, no LAPACK call).
+
+    The law's matrices are 6x6 and 7x7: a hand-written factorisation costs about a microsecond
+    and never touches BLAS threads, which on a loaded machine cost milliseconds per call.
+    """
+    n = a.shape[0]
+    low = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1):
+            acc = a[i, j]
+            for k in range(j):
+                acc -= low[i, k] * low[j, k]
+            if i == j:
+                low[i, i] = np.sqrt(acc) if acc > 0.0 else 1e-12
+            else:
+                low[i, j] = acc / low[j, j]
+    b2 = b.reshape(n, -1)
+    m = b2.shape[1]
+    x = np.empty((n, m))
+    for c in range(m):
+        y = np.empty(n)
+        for i in range(n):  # forward: low y = b
+            acc = b2[i, c]
+            for k in range(i):
+                acc -= low[i, k] * y[k]
+            y[i] = acc / low[i, i]
+        for i in range(n - 1, -1, -1):  # backward: low^T x = y
+            acc = y[i]
+            for k in range(i + 1, n):
+                acc -= low[k, i] * x[k, c]
+            x[i, c] = acc / low[i, i]
+    return x
+
+
+@njit(cache=True)
+def external_wrench(jac: np.ndarray, tau_ext: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """F with tau_ext = J^T F, least squares: F = (J J^T + eps I)^-1 J tau_ext."""
+    jjt = jac @ jac.T
+    for i in range(6):
+        jjt[i, i] += 1e-6
+    return solve_spd(jjt, jac @ tau_ext).ravel()
+
+
+@njit(cache=True)
 def impedance_torque(  # pragma: no cover - compiled
     jac: np.ndarray,  # (6, 7) [linear; angular] Jacobian of the TCP
     mass: np.ndarray,  # (7, 7) joint-space inertia
@@ -107,11 +152,12 @@ def impedance_torque(  # pragma: no cover - compiled
     tau_posture = np.empty(7)
     for i in range(7):
         tau_posture[i] = kn * (params[13 + i] - q[i]) - 2.0 * np.sqrt(kn) * dq[i]
-    minv_jt = np.linalg.solve(mass, jac.T)  # (7, 6)
+    minv_jt = solve_spd(mass, np.ascontiguousarray(jac.T))  # (7, 6)
     lam_inv = jac @ minv_jt  # (6, 6)
     for i in range(6):
         lam_inv[i, i] += 1e-6  # regularise near singularities
-    jbar = minv_jt @ np.linalg.inv(lam_inv)  # (7, 6)
+    # jbar = M^-1 J^T Lambda  with  Lambda = lam_inv^-1  (both symmetric)
+    jbar = solve_spd(lam_inv, np.ascontiguousarray(minv_jt.T)).T  # (7, 6)
     tau_null = tau_posture - jac.T @ (jbar.T @ tau_posture)
     for i in range(7):
         out[i] = tau_task[i] + tau_null[i]

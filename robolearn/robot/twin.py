@@ -16,7 +16,7 @@ import mujoco
 import numpy as np
 
 from robolearn.robot.base import Robot, RobotConfig, register_robot
-from robolearn.robot.control import pack_joint_limits, pack_params
+from robolearn.robot.control import external_wrench, pack_joint_limits, pack_params
 from robolearn.robot.limits import load_limits
 from robolearn.robot.safety import SafetyLayer, UnsafeCommandError
 from robolearn.robot.transforms import mat_to_quat
@@ -119,9 +119,7 @@ class TwinRobot(Robot):
         dq = d.qvel[:7].copy()
         # External torques: what contacts (and limit constraints) apply to the arm joints.
         tau_ext = d.qfrc_constraint[:7].copy()
-        # tau_ext = J^T F  ->  F = (J J^T)^-1 J tau_ext (damped near singularities).
-        jac = self._jac
-        wrench = np.linalg.solve(jac @ jac.T + 1e-6 * np.eye(6), jac @ tau_ext)
+        wrench = external_wrench(self._jac, tau_ext)
         self._state_cache = RobotState(
             q=q,
             dq=dq,
