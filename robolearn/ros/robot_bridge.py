@@ -28,7 +28,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.context import Context
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock
@@ -200,8 +200,9 @@ class RobotBridge(Node):
             stamp = self._stamp(state.timestamp)
             if self.pub_clock is not None:
                 self.pub_clock.publish(Clock(clock=stamp))
-            self.pub_joints.publish(codecs.joint_state_msg(state, stamp))
+            # ee_pose first: a command's round trip ends with it.
             self.pub_pose.publish(codecs.ee_pose_msg(state, stamp))
+            self.pub_joints.publish(codecs.joint_state_msg(state, stamp))
             self.pub_twist.publish(codecs.ee_twist_msg(state, stamp))
             self.pub_wrench.publish(codecs.ee_wrench_msg(state, stamp))
             self.pub_gripper.publish(codecs.gripper_state_msg(state, stamp))
@@ -383,7 +384,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     node = None
     try:
         node = RobotBridge()
-        executor = MultiThreadedExecutor(num_threads=2)
+        # One thread: all callbacks share the node's default mutually exclusive group, so a
+        # second thread never ran two at once, and the thread-pool hand-off delayed each one.
+        executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
