@@ -125,6 +125,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from robolearn.bench.env_throughput import main as bench_env
 
         return bench_env(args.rest)
+    if args.what == "learner":
+        from robolearn.bench.learner_throughput import main as bench_learner
+
+        return bench_learner(args.rest)
     if args.what == "data":
         from robolearn.bench.dataset_io import main as bench_data
 
@@ -133,7 +137,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from robolearn.bench.ros_latency import main as bench_ros
 
         return bench_ros(args.rest)
-    print(f"unknown benchmark {args.what!r}; known: env, ros, data", file=sys.stderr)
+    print(f"unknown benchmark {args.what!r}; known: env, ros, data, learner", file=sys.stderr)
     return 2
 
 
@@ -193,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=_cmd_up)
 
     bench = sub.add_parser("bench", help="benchmarks against peers (see BENCHMARKS.md)")
-    bench.add_argument("what", choices=["env", "ros", "data"])
+    bench.add_argument("what", choices=["env", "ros", "data", "learner"])
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark")
     bench.set_defaults(func=_cmd_bench)
     from robolearn.data.cli import add_data_parser

@@ -1,0 +1,508 @@
+"""RLPD: soft actor-critic with prior data, a LayerNorm critic ensemble, a high update-to-data
+ratio.
+
+Papers (losses below are named and numbered as there):
+
+- SAC: Haarnoja et al., "Soft Actor-Critic Algorithms and Applications", 2018,
+  https://arxiv.org/abs/1812.05905 -- the soft Bellman residual ``J_Q`` (eq. 5), the policy loss
+  ``J_pi`` (eq. 7, reparameterised as eq. 8 with a tanh-squashed Gaussian, appendix C) and the
+  temperature loss ``J(alpha)`` (eq. 18) that keeps the policy entropy near a target.
+- RLPD: Ball et al., "Efficient Online Reinforcement Learning with Offline Data", 2023,
+  https://arxiv.org/abs/2302.02948 -- Algorithm 1: each gradient step draws half its batch from
+  the prior (demo) data and half from online data ("symmetric sampling"); ``G`` critic steps per
+  environment step (the update-to-data ratio); an ensemble of ``E`` LayerNorm critics whose
+  target is the minimum over a random subset of 2 of the target critics; the actor maximises
+  the ensemble mean.
+
+SERL (Luo et al. 2024, https://arxiv.org/abs/2401.16013) runs this learner on real robots with 20
+demos, 10 critics, 2 subsampled and temperature initialised to 1e-2; see `RLPDConfig` for which
+default comes from where.
+
+Usage::
+
+    agent = RLPDAgent(env.observation_space, env.action_space, RLPDConfig())
+    action = agent.act(obs)                        # env-scaled action for one observation
+    metrics = agent.update(online_batch, demo_batch)  # G critic steps, actor every few
+
+Batches are in `robolearn.learn.replay`'s layout with ``utd_ratio * batch_size / 2`` rows each
+(``utd_ratio * batch_size`` online rows when there are no demos); `update` splits them into
+``utd_ratio`` minibatches of ``batch_size`` rows, each half online, half demo.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from robolearn.learn.networks import (
+    CriticEnsemble,
+    ObservationEncoder,
+    TanhGaussianActor,
+    flatten_obs,
+    flatten_space,
+    make_encoder,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(kw_only=True)
+class RLPDConfig:
+    """Hyperparameters of `RLPDAgent`. Defaults: RLPD's (Ball et al. 2023, appendix), except
+    where SERL's differ and SERL is our target setting (noted per field)."""
+
+    # networks
+    hidden_dims: tuple[int, ...] = (256, 256)
+    num_critics: int = 10  # E, RLPD and SERL
+    critic_subsample: int = 2  # target = min over this many random critics (RLPD "num_min_qs")
+    critic_layer_norm: bool = True  # RLPD's key stabiliser for high UTD
+    encoder: str = "flatten"  # a name in robolearn.learn.networks.ENCODERS
+    encoder_options: dict[str, Any] = field(default_factory=dict)
+    # optimisation
+    batch_size: int = 256  # per gradient step, demo + online
+    demo_fraction: float = 0.5  # RLPD's symmetric sampling; used by the training loop
+    utd_ratio: int = 20  # G: critic steps per environment step (RLPD)
+    critic_actor_ratio: int | None = None  # critic steps per actor step; None: = utd_ratio (RLPD)
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    temperature_lr: float = 3e-4
+    discount: float = 0.99  # gamma (RLPD; SERL uses 0.96-0.99)
+    tau: float = 0.005  # target network averaging
+    init_temperature: float = 1e-2  # SERL (RLPD uses 1.0)
+    target_entropy: float | None = None  # None: -|A|/2 (RLPD)
+    backup_entropy: bool = True  # the -alpha log pi term in the critic target (SAC, RLPD)
+    actor_q: Literal["mean", "min"] = "mean"  # ensemble reduction in J_pi: RLPD mean, SAC min
+    max_grad_norm: float | None = 10.0  # global-norm clipping per network; None: off
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.hidden_dims = tuple(int(h) for h in self.hidden_dims)
+        positive = ("num_critics", "critic_subsample", "batch_size", "utd_ratio")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"RLPDConfig.{name} must be at least 1, got {getattr(self, name)}")
+        if self.critic_subsample > self.num_critics:
+            raise ValueError(
+                f"critic_subsample ({self.critic_subsample}) cannot exceed num_critics "
+                f"({self.num_critics})"
+            )
+        if self.critic_actor_ratio is not None and self.critic_actor_ratio < 1:
+            raise ValueError(
+                f"critic_actor_ratio must be >= 1 or None, got {self.critic_actor_ratio}"
+            )
+        if not 0.0 <= self.demo_fraction < 1.0:
+            raise ValueError(f"demo_fraction must be in [0, 1), got {self.demo_fraction}")
+        if not 0.0 <= self.discount <= 1.0:
+            raise ValueError(f"discount must be in [0, 1], got {self.discount}")
+        if not 0.0 < self.tau <= 1.0:
+            raise ValueError(f"tau must be in (0, 1], got {self.tau}")
+        if self.init_temperature <= 0:
+            raise ValueError(f"init_temperature must be positive, got {self.init_temperature}")
+        if self.actor_q not in ("mean", "min"):
+            raise ValueError(f"actor_q must be 'mean' or 'min', got {self.actor_q!r}")
+        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
+            raise ValueError(f"max_grad_norm must be positive or None, got {self.max_grad_norm}")
+
+    @property
+    def actor_every(self) -> int:
+        """Critic steps per actor (and temperature) step."""
+        return self.critic_actor_ratio if self.critic_actor_ratio is not None else self.utd_ratio
+
+    def split(self) -> tuple[int, int]:
+        """(online, demo) rows per minibatch when demos are used."""
+        demo = int(round(self.batch_size * self.demo_fraction))
+        return self.batch_size - demo, demo
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["hidden_dims"] = list(self.hidden_dims)
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> RLPDConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(f"unknown RLPDConfig field(s) {unknown}; known: {sorted(known)}")
+        return cls(**dict(raw))
+
+
+def _tensor(x: Any) -> Tensor:
+    t = torch.as_tensor(np.asarray(x))
+    return t.float() if t.is_floating_point() and t.dtype != torch.float32 else t
+
+
+class RLPDAgent:
+    """SAC with a critic ensemble, trained on symmetric demo/online batches (RLPD).
+
+    Works with any Box action space (actions are mapped to ``[-1, 1]`` inside) and Box or Dict
+    observation spaces (through the configured observation encoder).
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.spaces.Box,
+        config: RLPDConfig | None = None,
+    ) -> None:
+        if not isinstance(action_space, gym.spaces.Box):
+            raise TypeError(f"RLPD needs a Box action space, got {action_space}")
+        low, high = action_space.low.astype(np.float64), action_space.high.astype(np.float64)
+        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+            raise ValueError("RLPD needs a bounded action space (tanh-squashed policy)")
+        self.config = cfg = config or RLPDConfig()
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.obs_leaves = flatten_space(observation_space)
+        self.action_dim = int(np.prod(action_space.shape))
+        self.target_entropy = (
+            cfg.target_entropy if cfg.target_entropy is not None else -self.action_dim / 2.0
+        )
+        self._unit_actions = bool(np.all(low == -1.0) and np.all(high == 1.0))
+        self._action_center = torch.as_tensor((high + low) / 2.0, dtype=torch.float32)
+        self._action_half = torch.as_tensor((high - low) / 2.0, dtype=torch.float32)
+
+        # Seeded construction without touching the global torch RNG; all later randomness
+        # (policy noise, target subsets) comes from self.generator.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.encoder: ObservationEncoder = make_encoder(
+                cfg.encoder, observation_space, cfg.encoder_options
+            )
+            feat = self.encoder.output_dim
+            self.actor = TanhGaussianActor(feat, self.action_dim, cfg.hidden_dims)
+            self.critic = CriticEnsemble(
+                feat, self.action_dim, cfg.hidden_dims, cfg.num_critics, cfg.critic_layer_norm
+            )
+        self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
+        self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(cfg.init_temperature)))
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+
+        self._critic_params = [*self.critic.parameters(), *self.encoder.parameters()]
+        self._target_params = [*self.target_critic.parameters(), *self.target_encoder.parameters()]
+        self._actor_params = list(self.actor.parameters())
+        self.critic_optimizer = _adam([{"params": self._critic_params, "lr": cfg.critic_lr}])
+        # The actor and the temperature share one Adam (two parameter groups): their losses
+        # have disjoint gradients, so one backward pass and one step do both updates.
+        self.actor_optimizer = _adam(
+            [
+                {"params": self._actor_params, "lr": cfg.actor_lr},
+                {"params": [self.log_temperature], "lr": cfg.temperature_lr},
+            ]
+        )
+        self.critic_steps = 0
+        self.actor_steps = 0
+
+    # --- acting -----------------------------------------------------------------------------
+    @property
+    def temperature(self) -> float:
+        return float(self.log_temperature.detach().exp())
+
+    def act(self, obs: Any, deterministic: bool = False) -> np.ndarray:
+        """An env-scaled action for one observation, or a batch if ``obs`` has a leading axis."""
+        flat = flatten_obs(obs)
+        missing = [k for k in self.encoder.keys if k not in flat]
+        if missing:
+            raise KeyError(f"observation has no key(s) {missing}; it has {sorted(flat)}")
+        first = self.encoder.keys[0]
+        batched = np.ndim(flat[first]) == len(self.obs_leaves[first].shape) + 1
+        tensors = {k: _tensor(flat[k]) for k in self.encoder.keys}
+        if not batched:
+            tensors = {k: v.unsqueeze(0) for k, v in tensors.items()}
+        with torch.inference_mode():
+            action, _ = self.actor(
+                self.encoder(tensors), deterministic, self.generator, with_log_prob=False
+            )
+            action = self._to_env_action(action)
+        out = action.numpy().astype(self.action_space.dtype, copy=False)
+        return (
+            out.reshape(-1, *self.action_space.shape)
+            if batched
+            else out.reshape(self.action_space.shape)
+        )
+
+    def _to_env_action(self, action: Tensor) -> Tensor:
+        if self._unit_actions:
+            return action
+        return self._action_center + self._action_half * action
+
+    def _to_unit_action(self, action: Tensor) -> Tensor:
+        if self._unit_actions:
+            return action
+        return ((action - self._action_center) / self._action_half).clamp(-1.0, 1.0)
+
+    # --- learning ---------------------------------------------------------------------------
+    @property
+    def needs_observation_stats(self) -> bool:
+        """True if the encoder normalises observations and has not been fitted yet."""
+        return self.encoder.needs_fit
+
+    def fit_observation_stats(self, obs: Any) -> None:
+        """Fit the encoder's observation statistics on a batch (dict or array, leading batch
+        axis); the target encoder gets the same statistics."""
+        flat = flatten_obs(obs)
+        self.encoder.fit({k: _tensor(flat[k]) for k in self.encoder.keys})
+        with torch.no_grad():
+            for target, online in zip(
+                self.target_encoder.buffers(), self.encoder.buffers(), strict=True
+            ):
+                target.copy_(online)
+
+    def update(
+        self, online_batch: Mapping[str, Any], demo_batch: Mapping[str, Any] | None = None
+    ) -> dict[str, float]:
+        """One RLPD update (Algorithm 1's inner loop): ``utd_ratio`` critic steps, each on a
+        minibatch of ``batch_size`` rows (half online, half demo when ``demo_batch`` is given),
+        and an actor + temperature step after every ``actor_every``-th critic step.
+
+        Returns the metrics of the last critic step (and of the last actor step, if any).
+        """
+        g = self.config.utd_ratio
+        batch = self._minibatches(online_batch, demo_batch, g)
+        metrics: dict[str, Tensor] = {}
+        for j in range(g):
+            minibatch = _index(batch, j)
+            metrics.update(self.update_critic(minibatch))
+            if self.critic_steps % self.config.actor_every == 0:
+                metrics.update(self.update_actor_and_temperature(minibatch))
+        return {k: float(v) for k, v in metrics.items()}
+
+    def update_critic(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """One gradient step on J_Q for all ensemble members, then Polyak-average the targets."""
+        loss, info = self.critic_loss(batch)
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self._critic_params, self.config.max_grad_norm, foreach=True)
+        self.critic_optimizer.step()
+        with torch.no_grad():  # theta' <- tau theta + (1 - tau) theta'
+            torch._foreach_lerp_(self._target_params, self._critic_params, self.config.tau)
+        self.critic_steps += 1
+        return info
+
+    def critic_loss(self, batch: Mapping[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
+        """SAC eq. 5 per critic, averaged over the ensemble (RLPD, Algorithm 1)::
+
+        J_Q = 1/E sum_i E_(s,a,r,s',d)[ 1/2 (Q_i(s, a) - y)^2 ],  y = `td_target`
+        """
+        y = self.td_target(batch)
+        q = self.critic(self.encoder(batch["obs"]), batch["action"])  # (E, B)
+        loss = 0.5 * (q - y).square().mean()
+        info = {"critic_loss": loss.detach(), "q": q.detach().mean(), "target_q": y.mean()}
+        return loss, info
+
+    @torch.no_grad()
+    def td_target(self, batch: Mapping[str, Any]) -> Tensor:
+        """The soft Bellman target with RLPD's subset minimum, shape (B,)::
+
+            y = r + gamma (1 - d) (min_{i in Z} Q'_i(s', a') - alpha log pi(a'|s')),
+            a' ~ pi(.|s'),  Z = `target_members` (a random pair of the E target critics)
+
+        ``d`` is ``terminated`` only: a time-limit truncation still bootstraps.
+        """
+        cfg = self.config
+        next_obs = batch["next_obs"]
+        next_action, next_log_prob = self.actor(self.encoder(next_obs), generator=self.generator)
+        members = self.target_members()
+        next_q = self.target_critic(self.target_encoder(next_obs), next_action, members)
+        next_v = next_q.min(dim=0).values
+        if cfg.backup_entropy:
+            next_v = next_v - self.log_temperature.exp() * next_log_prob
+        not_done = 1.0 - batch["terminated"].float()
+        return batch["reward"] + cfg.discount * not_done * next_v
+
+    def target_members(self) -> Tensor | None:
+        """Z: a random subset of the target ensemble, drawn anew for each critic step (RLPD)."""
+        e, k = self.config.num_critics, self.config.critic_subsample
+        if k == e:
+            return None  # all members: no need to gather their weights
+        return torch.randperm(e, generator=self.generator)[:k]
+
+    def update_actor_and_temperature(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """One gradient step on J_pi and one on J(alpha), with the same policy samples.
+
+        As in RLPD, the actor loss uses the temperature from before this step and the
+        temperature loss the policy's log-probabilities from before it; the two gradients touch
+        disjoint parameters, so one backward pass of their sum computes both exactly.
+        """
+        actor_loss, log_prob, info = self.actor_loss(batch)
+        temperature_loss = self.temperature_loss(log_prob.detach())
+        self.actor_optimizer.zero_grad(set_to_none=True)
+        (actor_loss + temperature_loss).backward()
+        if self.config.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self._actor_params, self.config.max_grad_norm, foreach=True)
+        self.actor_optimizer.step()
+        self.actor_steps += 1
+        info["temperature_loss"] = temperature_loss.detach()
+        info["temperature"] = self.log_temperature.detach().exp()
+        return info
+
+    def actor_loss(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """SAC eq. 7 (reparameterised, eq. 8) with RLPD's ensemble mean (``actor_q="min"``: SAC's
+        clipped double-Q)::
+
+            J_pi = E_s[ alpha log pi(a|s) - Q(s, a) ],  a = tanh(mu(s) + sigma(s) eps)
+
+        The critic and its encoder are used without gradient: this loss trains the actor only.
+        """
+        with torch.no_grad():
+            features = self.encoder(batch["obs"])
+        action, log_prob = self.actor(features, generator=self.generator)
+        qs = self.critic(features, action, detach_params=True)
+        q = qs.mean(dim=0) if self.config.actor_q == "mean" else qs.min(dim=0).values
+        alpha = self.log_temperature.detach().exp()
+        loss = (alpha * log_prob - q).mean()
+        return loss, log_prob, {"actor_loss": loss.detach(), "entropy": -log_prob.detach().mean()}
+
+    def temperature_loss(self, log_prob: Tensor) -> Tensor:
+        """SAC eq. 18: J(alpha) = E_{a ~ pi}[ -alpha log pi(a|s) - alpha H_target ]."""
+        alpha = self.log_temperature.exp()
+        return -(alpha * (log_prob + self.target_entropy)).mean()
+
+    def _minibatches(
+        self, online: Mapping[str, Any], demo: Mapping[str, Any] | None, g: int
+    ) -> dict[str, Any]:
+        """Tensors shaped (g, rows, ...): minibatch j is online rows j and demo rows j, stacked."""
+        parts = [self._tensors(online)]
+        if demo is not None:
+            parts.append(self._tensors(demo))
+        for part in parts:
+            n = len(part["reward"])
+            if n % g:
+                raise ValueError(
+                    f"a batch of {n} rows does not split into utd_ratio={g} minibatches"
+                )
+
+        def join(*xs: Tensor) -> Tensor:
+            return torch.cat([x.reshape(g, -1, *x.shape[1:]) for x in xs], dim=1)
+
+        out: dict[str, Any] = {}
+        for key in ("obs", "next_obs"):
+            out[key] = {k: join(*(p[key][k] for p in parts)) for k in parts[0][key]}
+        for key in ("action", "reward", "terminated"):
+            out[key] = join(*(p[key] for p in parts))
+        return out
+
+    def _tensors(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in ("obs", "next_obs"):
+            flat = flatten_obs(batch[key])
+            missing = [k for k in self.encoder.keys if k not in flat]
+            if missing:
+                raise KeyError(f"batch[{key!r}] has no key(s) {missing}; it has {sorted(flat)}")
+            out[key] = {k: _tensor(flat[k]) for k in self.encoder.keys}
+        out["action"] = self._to_unit_action(_tensor(batch["action"]).float())
+        out["reward"] = _tensor(batch["reward"]).float().reshape(-1)
+        out["terminated"] = _tensor(batch["terminated"]).reshape(-1)
+        return out
+
+    # --- checkpoints ------------------------------------------------------------------------
+    def _modules(self) -> dict[str, nn.Module]:
+        return {
+            "encoder": self.encoder,
+            "actor": self.actor,
+            "critic": self.critic,
+            "target_encoder": self.target_encoder,
+            "target_critic": self.target_critic,
+        }
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"critic": self.critic_optimizer, "actor": self.actor_optimizer}
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """Every tensor of the learner state by flat name (safetensors-ready): networks, targets,
+        temperature, optimizer moments, step counters and the RNG state."""
+        out: dict[str, Tensor] = {}
+        for name, module in self._modules().items():
+            for key, value in module.state_dict().items():
+                out[f"{name}.{key}"] = value.detach().clone()
+        out["log_temperature"] = self.log_temperature.detach().clone()
+        for name, optimizer in self._optimizers().items():
+            for index, state in optimizer.state_dict()["state"].items():
+                for key, value in state.items():
+                    out[f"optim.{name}.{index}.{key}"] = torch.as_tensor(value).clone()
+        out["critic_steps"] = torch.tensor(self.critic_steps, dtype=torch.int64)
+        out["actor_steps"] = torch.tensor(self.actor_steps, dtype=torch.int64)
+        out["generator"] = self.generator.get_state()
+        return out
+
+    def load_state_dict(self, state: Mapping[str, Tensor]) -> None:
+        for name, module in self._modules().items():
+            prefix = f"{name}."
+            module.load_state_dict(
+                {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+            )
+        with torch.no_grad():
+            self.log_temperature.copy_(state["log_temperature"])
+        for name, optimizer in self._optimizers().items():
+            prefix = f"optim.{name}."
+            per_param: dict[int, dict[str, Tensor]] = {}
+            for key, value in state.items():
+                if key.startswith(prefix):
+                    index, field_name = key[len(prefix) :].split(".", 1)
+                    per_param.setdefault(int(index), {})[field_name] = value.clone()
+            current = optimizer.state_dict()
+            optimizer.load_state_dict({"state": per_param, "param_groups": current["param_groups"]})
+        self.critic_steps = int(state["critic_steps"])
+        self.actor_steps = int(state["actor_steps"])
+        self.generator.set_state(state["generator"])
+
+    def save(self, path: str | Path) -> Path:
+        """A safetensors checkpoint; the config and spaces' shapes go into its metadata."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format": "robolearn.rlpd",
+            "format_version": "1",
+            "config": json.dumps(self.config.to_dict()),
+            "action_shape": json.dumps(list(self.action_space.shape)),
+            "obs_keys": json.dumps(list(self.encoder.keys)),
+        }
+        state = {k: v.contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(path), metadata=meta)
+        return path
+
+    def load(self, path: str | Path) -> None:
+        """Restore a checkpoint written by `save` into this agent (same spaces and config)."""
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        if meta.get("format") != "robolearn.rlpd":
+            raise ValueError(f"{path}: not an RLPD checkpoint (metadata {meta})")
+        saved = RLPDConfig.from_dict(json.loads(meta["config"]))
+        if saved != self.config:
+            log.warning("%s was saved with a different config: %s", path, saved)
+        self.load_state_dict(load_file(str(path)))
+
+    @staticmethod
+    def config_of(path: str | Path) -> RLPDConfig:
+        """The config stored in a checkpoint (to build a matching agent before `load`)."""
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            return RLPDConfig.from_dict(json.loads((f.metadata() or {})["config"]))
+
+
+def _adam(groups: list[dict[str, Any]]) -> torch.optim.Adam:
+    # fused: one kernel for the whole step instead of a Python-driven sequence of ops.
+    return torch.optim.Adam(groups, fused=True)
+
+
+def _index(batch: Mapping[str, Any], j: int) -> dict[str, Any]:
+    return {k: _index(v, j) if isinstance(v, Mapping) else v[j] for k, v in batch.items()}
