@@ -109,5 +109,7 @@ def bridge() -> Iterator[subprocess.Popen]:
 def harness(bridge: subprocess.Popen) -> Iterator[ClientHarness]:
     h = ClientHarness()
     h.wait_for(lambda: h.client.state() is not None, timeout=60, what="bridge state over DDS")
+    # task_state (20 Hz) can be matched a little after the state streams.
+    h.wait_for(lambda: h.client.has("task_state"), timeout=10, what="task_state over DDS")
     yield h
     h.close()
