@@ -92,7 +92,7 @@ DIRECTIONS = tuple(
 )  # +x, +y, +z, -x, -y, -z
 TARGETS = {"rtt_p99_ms": 5.0, "joint_states_fraction_at_500": 0.95}
 CLIENT_EXECUTORS = ("multi", "single")
-DEFAULT_CLIENT_EXECUTOR = "multi"  # as the ROS gym env (robolearn/envs/ros_env.py) and tests/ros
+DEFAULT_CLIENT_EXECUTOR = "single"  # as the ROS gym env (robolearn/envs/ros_env.py)
 
 
 # --- the bridge process -----------------------------------------------------------------------

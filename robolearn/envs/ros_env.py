@@ -47,7 +47,7 @@ class RosRobotEnv(gym.Env):
 
         require_rclpy()
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor
 
         from robolearn.ros.client import RobotClient
 
@@ -67,7 +67,8 @@ class RosRobotEnv(gym.Env):
         rclpy.init(context=self._context)
         self._node = rclpy.create_node("robolearn_ros_env", context=self._context)
         self.client = RobotClient(self._node, namespace, max_age=max_age)
-        self._executor = MultiThreadedExecutor(num_threads=2, context=self._context)
+        # Single-threaded: rclpy's multi-threaded executor costs about 3x the CPU per message.
+        self._executor = SingleThreadedExecutor(context=self._context)
         self._executor.add_node(self._node)
         self._spinner = threading.Thread(target=self._spin, daemon=True)
         self._spinner.start()
