@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--expert", action="store_true", help="drive the arm with scripted_teleop")
     up.add_argument("--episodes", type=int, default=3)
     up.add_argument("--seed", type=int, default=0)
-    up.add_argument("--publish-hz", type=float, default=250.0)
+    up.add_argument("--publish-hz", type=float, default=100.0)
     up.add_argument("--real-time-factor", type=float, default=1.0)
     up.add_argument("--record", type=Path, help="also run the recorder node into this dataset")
     up.add_argument(

@@ -53,7 +53,7 @@ class ScriptedTeleopNode(Node):
         self.episodes = int(p["episodes"])
         self.rate_hz = float(p["rate_hz"])
         self.max_steps = int(round(self.task.episode_seconds * self.rate_hz))
-        self.client = RobotClient(self, p["robot_namespace"], max_age=0.25)
+        self.client = RobotClient(self, p["robot_namespace"], max_age=0.5)
         self.results: list[bool] = []
         self.done = threading.Event()
         self._phase = "reset"

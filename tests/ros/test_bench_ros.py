@@ -78,7 +78,7 @@ def test_main_prints_only_json_and_writes_out(report, tmp_path, capsys, monkeypa
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(out.read_text()) == json.loads(json.dumps(report))
     assert seen["trials"] == 3 and seen["window_s"] == 0.5 and seen["progress"] is False
-    assert seen["client_executor"] == "multi"
+    assert seen["client_executor"] == "single"  # as RosRobotEnv
 
 
 def test_cli_rejects_bad_options():
