@@ -1,6 +1,6 @@
 """An in-process RLPD training loop: act, store, update, evaluate (one process, no ROS).
 
-    result = train_rlpd("robolearn/PandaReach-v0", demos="datasets/reach_demos", total_steps=20_000)
+    result = train_rlpd("robolearn/PandaReach-v0", demos="path/to/demos", total_steps=20_000)
     result.curve  # [EvalPoint(step=0, success_rate=0.0, ...), ...]
 
 Reading order: the loop in `train_rlpd` is RLPD's Algorithm 1 (Ball et al. 2023,
@@ -135,6 +135,9 @@ def train_rlpd(
     online (plain SAC with the ensemble). ``eval_every=0`` evaluates only at the start and end.
     ``callback(step, info)`` is called after every evaluation. The agent's seed is
     ``config.seed``; ``seed`` seeds the env, the random warm-up actions and batch sampling.
+    ``agent`` continues training an existing agent (``config`` is then ignored). If the encoder
+    normalises observations and is not fitted yet, it is fitted on the demos and the online
+    buffer when learning starts.
     """
     if total_steps < 1:
         raise ValueError(f"total_steps must be at least 1, got {total_steps}")

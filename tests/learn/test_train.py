@@ -195,27 +195,33 @@ def test_panda_reach_from_recorded_demos_tiny_budget(tmp_path):
 
 @pytest.mark.slow
 def test_learns_panda_reach_from_demos():
-    """robolearn/PandaReach-v0, sparse reward, 10 scripted demos: success from 0 to >= 80%."""
+    """robolearn/PandaReach-v0, dense reward, no termination at success (the TCP must reach the
+    goal and stay within 2 cm until the episode ends), 10 scripted demos, RLPD with the default
+    10-critic ensemble: success at episode end rises from 0 to >= 80%.
+
+    Seen on a 2-core machine (one thread): success 0 / .45 / .30 / .50 / .90 / .95 / 1.0 at
+    0 / 2.5k / 5k / 7.5k / 10k / 12.5k / 15k steps, about 8 minutes.
+    """
     import robolearn.envs  # noqa: F401
 
     torch.set_num_threads(1)
-    env = gym.make("robolearn/PandaReach-v0")
+    env = gym.make("robolearn/PandaReach-v0", reward_type="dense", terminate_on_success=False)
     result = train_rlpd(
         env,
         demos=collect_expert_demos(env, 10, seed=10_000),
         total_steps=REACH_STEPS,
         config=RLPDConfig(**REACH_CONFIG),
-        eval_every=REACH_STEPS // 4,
+        eval_every=2500,  # evaluation resets the training env: part of the seeded run
         eval_episodes=20,
         learning_starts=100,
     )
-    curve = [(p.step, p.success_rate) for p in result.curve]
+    curve = [(p.step, p.success_rate, round(p.mean_return, 1)) for p in result.curve]
     print(f"reach: {curve}, {result.wall_seconds:.0f} s")
     assert result.curve[0].success_rate <= 0.1
     assert result.final_success_rate >= 0.8
 
 
-REACH_STEPS = 6000
+REACH_STEPS = 15_000
 REACH_CONFIG = {
     "hidden_dims": (128, 128),
     "batch_size": 128,
