@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml setup.py
 	    { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 1; }; \
 	  $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --upgrade pip setuptools
-	$(PY) -m pip install -e '.[dev,ros,hardware,teleop,robomimic]'
+	$(PY) -m pip install -e '.[dev,ros,hardware,teleop,robomimic,cluster]'
 	@touch $@
 
 # libosmesa6: offscreen MuJoCo rendering without a GPU.

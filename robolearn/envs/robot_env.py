@@ -16,12 +16,15 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from robolearn.robot.safety import DOWN_QUAT
+from robolearn.robot.transforms import quat_hemisphere
 from robolearn.robot.twin import TwinConfig, TwinRobot
 from robolearn.robot.types import CartesianTarget, GripperCommand, RobotState
 from robolearn.sim.tasks import TASKS, Task
 from robolearn.sim.tasks.base import ACTION_DIM, apply_action
 
 PROPRIO_DIM = 28  # ee_pos 3, ee_quat 4, ee_twist 6, gripper 1, q 7, dq 7
+EE_QUAT = slice(3, 7)
 HOME_JOINT_NOISE = 0.02  # radians, per joint, drawn at every reset
 
 
@@ -39,8 +42,14 @@ def validate_action(action: object) -> np.ndarray:
 
 
 def state_vector(state: RobotState, task: Task, objects: dict[str, np.ndarray]) -> np.ndarray:
-    """The `state` observation: proprioception then the task's object state, float32."""
-    return np.concatenate([state.as_vector(), task.object_state(objects)]).astype(np.float32)
+    """The `state` observation: proprioception then the task's object state, float32.
+
+    The TCP quaternion is given on the hemisphere of the tool-down orientation: q and -q are the
+    same rotation, and near tool-down (w ~ 0) the raw sign flips from step to step, which a
+    learner would read as a jump."""
+    proprio = state.as_vector()
+    proprio[EE_QUAT] = quat_hemisphere(proprio[EE_QUAT], DOWN_QUAT)
+    return np.concatenate([proprio, task.object_state(objects)]).astype(np.float32)
 
 
 def observation_space(

@@ -9,6 +9,13 @@ def quat_normalize(q: np.ndarray) -> np.ndarray:
     return q / np.linalg.norm(q)
 
 
+def quat_hemisphere(q: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """``q`` or ``-q`` (the same rotation), whichever is on ``ref``'s side: observations of an
+    orientation near ``ref`` then change continuously instead of flipping sign."""
+    q = np.asarray(q, dtype=np.float64)
+    return -q if float(np.dot(q, ref)) < 0.0 else q
+
+
 def quat_conj(q: np.ndarray) -> np.ndarray:
     return np.array([q[0], -q[1], -q[2], -q[3]])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from robolearn.robot.transforms import quat_hemisphere
 from robolearn.robot.twin import TwinRobot
 from robolearn.robot.types import RobotState
 from robolearn.sim.tasks.base import (
@@ -25,6 +26,7 @@ CUBE_HALF = 0.02
 CUBE_LOW = np.array([0.40, -0.15])
 CUBE_HIGH = np.array([0.60, 0.15])
 LIFT_HEIGHT = 0.05
+_ID = np.array([1.0, 0.0, 0.0, 0.0])
 
 
 @TASKS.register("pick_cube")
@@ -44,7 +46,8 @@ class PickCubeTask(Task):
         return {"cube_pos": pos, "cube_quat": quat}
 
     def object_state(self, objects: dict[str, np.ndarray]) -> np.ndarray:
-        return np.concatenate([objects["cube_pos"], objects["cube_quat"]])
+        # w >= 0: the cube turns about z by less than a half turn, so no sign flips in the obs
+        return np.concatenate([objects["cube_pos"], quat_hemisphere(objects["cube_quat"], _ID)])
 
     def evaluate(self, state: RobotState, objects: dict[str, np.ndarray]) -> TaskEval:
         cube = objects["cube_pos"]
