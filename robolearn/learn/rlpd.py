@@ -421,6 +421,22 @@ class RLPDAgent:
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"critic": self.critic_optimizer, "actor": self.actor_optimizer}
 
+    def policy_state_dict(self) -> dict[str, Tensor]:
+        """What an actor needs to act: the encoder's (with its normaliser buffers) and the
+        actor's tensors, by flat name (``encoder.*``, ``actor.*``); no critics or optimizers."""
+        return {
+            f"{name}.{key}": value.detach().clone()
+            for name, module in (("encoder", self.encoder), ("actor", self.actor))
+            for key, value in module.state_dict().items()
+        }
+
+    def load_policy_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Load `policy_state_dict` tensors (torch or numpy); names and shapes must match."""
+        for name, module in (("encoder", self.encoder), ("actor", self.actor)):
+            prefix = f"{name}."
+            own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+            module.load_state_dict({k: torch.as_tensor(v) for k, v in own.items()})
+
     def state_dict(self) -> dict[str, Tensor]:
         """Every tensor of the learner state by flat name (safetensors-ready): networks, targets,
         temperature, optimizer moments, step counters and the RNG state."""
