@@ -125,9 +125,38 @@ class ReplayBuffer:
             "truncated": self.truncated[index],
         }
 
+    def grow(self, capacity: int) -> None:
+        """Enlarge the buffer to ``capacity`` rows, keeping every stored transition.
+
+        The rows are rewritten oldest first, so sampling afterwards draws from the same set of
+        transitions (in a different row order when the ring had wrapped)."""
+        if capacity < self.capacity:
+            raise ValueError(f"cannot shrink a buffer of {self.capacity} rows to {capacity}")
+        if capacity == self.capacity:
+            return
+        order = np.arange(self.size)
+        if self.size == self.capacity:  # wrapped: the oldest row is at ptr
+            order = (self.ptr + order) % self.capacity
+
+        def enlarged(array: np.ndarray) -> np.ndarray:
+            out = np.zeros((capacity, *array.shape[1:]), array.dtype)
+            out[: self.size] = array[order]
+            return out
+
+        self.obs = {k: enlarged(v) for k, v in self.obs.items()}
+        self.next_obs = {k: enlarged(v) for k, v in self.next_obs.items()}
+        for key in ("action", *_SCALARS):
+            setattr(self, key, enlarged(getattr(self, key)))
+        self.capacity = int(capacity)
+        self.ptr = self.size
+
     # --- files ----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write the buffer to an ``.npz`` file (uncompressed; no pickled objects)."""
+        """Write the buffer to an ``.npz`` file (uncompressed; no pickled objects).
+
+        Only the filled rows are written (a large, mostly empty buffer stays small on disk);
+        `load` restores the full capacity with the rows in place, so sampling continues exactly.
+        """
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(path.suffix + ".npz")
@@ -143,14 +172,15 @@ class ReplayBuffer:
             "action_high": self.action_space.high.tolist(),
         }
         arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
+        n = self.size  # rows past the size were never written
         for i, key in enumerate(self.obs):  # keys by position: "" and dots are awkward npz names
-            arrays[f"obs_{i}"] = self.obs[key]
-            arrays[f"next_obs_{i}"] = self.next_obs[key]
+            arrays[f"obs_{i}"] = self.obs[key][:n]
+            arrays[f"next_obs_{i}"] = self.next_obs[key][:n]
         arrays.update(
-            action=self.action,
-            reward=self.reward,
-            terminated=self.terminated,
-            truncated=self.truncated,
+            action=self.action[:n],
+            reward=self.reward[:n],
+            terminated=self.terminated[:n],
+            truncated=self.truncated[:n],
         )
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, **arrays)
@@ -179,10 +209,18 @@ class ReplayBuffer:
                 ),
                 meta["capacity"],
             )
-            buffer.obs, buffer.next_obs = obs, next_obs
+            size = int(meta["size"])
+            if len(data["action"]) != size or size > buffer.capacity:
+                raise ValueError(
+                    f"{path}: {len(data['action'])} stored rows, the metadata says {size} "
+                    f"(capacity {buffer.capacity}); the file is damaged"
+                )
+            for key in obs:
+                buffer.obs[key][:size] = obs[key]
+                buffer.next_obs[key][:size] = next_obs[key]
             for key in ("action", *_SCALARS):
-                setattr(buffer, key, data[key])
-        buffer.size, buffer.ptr = int(meta["size"]), int(meta["ptr"])
+                getattr(buffer, key)[:size] = data[key]
+        buffer.size, buffer.ptr = size, int(meta["ptr"])
         return buffer
 
 
