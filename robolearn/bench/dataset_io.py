@@ -45,7 +45,6 @@ import datetime
 import json
 import logging
 import os
-import platform
 import queue
 import shutil
 import sys
@@ -53,12 +52,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from robolearn.bench import common
 from robolearn.data.robomimic_io import export_robomimic, robomimic_obs_key
 from robolearn.data.sampler import TransitionSampler
 from robolearn.data.schema import ActionSource, FieldSpec
@@ -411,30 +410,7 @@ def measure_sampling(
 
 
 # --- the whole benchmark ----------------------------------------------------------------------
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def machine_info() -> dict[str, Any]:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    try:
-        load = list(os.getloadavg())
-    except OSError:
-        load = None
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": usable,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "load_average": load,
-        "versions": {d: _version(d) for d in ("zarr", "numcodecs", "h5py", "robomimic", "numpy")},
-    }
+DATA_PACKAGES = ("zarr", "numcodecs", "h5py", "robomimic", "numpy")
 
 
 def _dir_bytes(path: Path) -> int:
@@ -462,7 +438,7 @@ def run_benchmark(
     """Run (a) recording, (b) sampling vs robomimic and (c) size; return the report."""
     if seconds <= 0 or hz <= 0 or batch_size < 1 or batches < 1:
         raise ValueError("seconds, hz, batch_size and batches must be positive")
-    machine_before = machine_info()
+    machine_before = common.machine_info(DATA_PACKAGES)
     tmp = Path(tempfile.mkdtemp(prefix="robolearn-bench-data-", dir=workdir))
     try:
         _say(progress, f"dataset benchmark in {tmp}: rendering {render_steps} source frames")
@@ -561,7 +537,7 @@ def run_benchmark(
             "robomimic_hdf5": "export_robomimic, uncompressed images (robomimic's default)",
         },
         machine=machine_before,
-        load_average_after=machine_info()["load_average"],
+        load_average_after=common.machine_info(DATA_PACKAGES)["load_average"],
         timestamp=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
     return report

@@ -28,18 +28,18 @@ import datetime
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
+
+from robolearn.bench import common
 
 ENV_ID = "robolearn/PandaPickCube-v0"
 SCENE = "pick_cube"
@@ -380,41 +380,10 @@ def _run_isolated(
 # --- the whole benchmark ----------------------------------------------------------------------
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_info() -> dict[str, Any]:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": usable,
-        "cpu_model": _cpu_model(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "mujoco": _version("mujoco"),
-        "robosuite": _version("robosuite"),
-        "numpy": _version("numpy"),
-        "numba": _version("numba"),
-        "gymnasium": _version("gymnasium"),
-        "thread_env": {name: os.environ.get(name) for name in THREAD_VARS},
-    }
+    info = common.machine_info(("mujoco", "robosuite", "numpy", "numba", "gymnasium"))
+    info["thread_env"] = {name: os.environ.get(name) for name in THREAD_VARS}
+    return info
 
 
 def run_benchmark(
@@ -522,20 +491,6 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _nonnegative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be non-negative, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="robolearn bench env",
@@ -546,11 +501,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print only the JSON on stdout")
     parser.add_argument(
-        "--steps", type=_positive_int, default=DEFAULT_STEPS, help="env steps timed per env"
+        "--steps", type=common.positive_int, default=DEFAULT_STEPS, help="env steps timed per env"
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the random actions")
     parser.add_argument(
-        "--warmup", type=_nonnegative_int, default=DEFAULT_WARMUP, help="untimed steps first"
+        "--warmup", type=common.nonnegative_int, default=DEFAULT_WARMUP, help="untimed steps first"
     )
     parser.add_argument("--out", type=Path, help="also write the JSON to this file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -585,15 +540,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=progress,
         isolate=not args.in_process,
     )
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    if not args.json:
-        print(format_table(report))
-        print()
-    print(text)
-    sys.stdout.flush()
+    common.emit_report(report, json_only=args.json, out=args.out, table=format_table)
     return 0
 
 

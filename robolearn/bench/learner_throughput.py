@@ -27,19 +27,17 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import logging
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from robolearn.bench import common
 
 log = logging.getLogger(__name__)
 
@@ -178,47 +176,6 @@ def _build(name: str, seed: int) -> Callable[[int], None]:
 
 
 # --- the whole benchmark ------------------------------------------------------------------------
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info() -> dict[str, Any]:
-    import torch
-
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    try:
-        load = list(os.getloadavg())
-    except OSError:
-        load = None
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": usable,
-        "cpu_model": _cpu_model(),
-        "load_average": load,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "stable_baselines3": _version("stable-baselines3"),
-        "numpy": _version("numpy"),
-    }
-
-
 def run_benchmark(
     steps: int = DEFAULT_STEPS,
     warmup: int = DEFAULT_WARMUP,
@@ -300,7 +257,7 @@ def run_benchmark(
             "median_updates_per_s": med,
             "ratio_vs_sb3_2q_no_layernorm": med["ours_2q_no_layernorm"] / med["sb3"],
         },
-        "machine": machine_info(),
+        "machine": common.machine_info(("torch", "stable-baselines3", "numpy")),
         "timestamp": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
@@ -330,20 +287,6 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _nonnegative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be non-negative, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="robolearn bench learner",
@@ -354,16 +297,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print only the JSON on stdout")
     parser.add_argument(
-        "--steps", type=_positive_int, default=DEFAULT_STEPS, help="updates timed per round"
+        "--steps", type=common.positive_int, default=DEFAULT_STEPS, help="updates timed per round"
     )
     parser.add_argument(
-        "--warmup", type=_nonnegative_int, default=DEFAULT_WARMUP, help="untimed updates first"
+        "--warmup",
+        type=common.nonnegative_int,
+        default=DEFAULT_WARMUP,
+        help="untimed updates first",
     )
     parser.add_argument(
-        "--rounds", type=_positive_int, default=DEFAULT_ROUNDS, help="interleaved timing rounds"
+        "--rounds",
+        type=common.positive_int,
+        default=DEFAULT_ROUNDS,
+        help="interleaved timing rounds",
     )
     parser.add_argument(
-        "--threads", type=_positive_int, default=DEFAULT_THREADS, help="torch threads, both sides"
+        "--threads",
+        type=common.positive_int,
+        default=DEFAULT_THREADS,
+        help="torch threads, both sides",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true", help="no per-round lines on stderr")
@@ -381,15 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         progress=not args.no_progress,
     )
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    if not args.json:
-        print(format_table(report))
-        print()
-    print(text)
-    sys.stdout.flush()
+    common.emit_report(report, json_only=args.json, out=args.out, table=format_table)
     return 0
 
 

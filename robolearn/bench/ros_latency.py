@@ -55,8 +55,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
-import math
 import os
 import signal
 import subprocess
@@ -73,7 +71,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from robolearn.bench.env_throughput import _version, machine_info
+from robolearn.bench import common
+from robolearn.bench.common import machine_info, package_version
 
 RATES = (500.0, 1000.0)  # publish_hz of the bridge; RTT keys without a suffix are at RATES[0]
 DEFAULT_TRIALS = 200
@@ -603,9 +602,9 @@ def _ros_info() -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - informational only
         rmw = os.environ.get("RMW_IMPLEMENTATION")
     return {
-        "rclpy": _version("ros-kilted-rclpy") or _version("ros-rclpy"),
+        "rclpy": package_version("ros-kilted-rclpy") or package_version("ros-rclpy"),
         "rmw": rmw,
-        "fastdds": _version("ros-fastdds"),
+        "fastdds": package_version("ros-fastdds"),
         "ros_distro": os.environ.get("ROS_DISTRO") or "kilted (PyPI wheels)",
     }
 
@@ -754,27 +753,6 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def _nonnegative_float(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="robolearn bench ros",
@@ -787,23 +765,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print only the JSON on stdout")
     parser.add_argument("--out", type=Path, help="also write the JSON to this file")
     parser.add_argument(
-        "--trials", type=_positive_int, default=DEFAULT_TRIALS, help="RTT trials per rate"
+        "--trials", type=common.positive_int, default=DEFAULT_TRIALS, help="RTT trials per rate"
     )
     parser.add_argument(
         "--window",
-        type=_positive_float,
+        type=common.positive_float,
         default=DEFAULT_WINDOW_S,
         help="seconds of joint_states counted per rate",
     )
     parser.add_argument(
         "--warmup",
-        type=_nonnegative_float,
+        type=common.nonnegative_float,
         default=DEFAULT_WARMUP_S,
         help="seconds after arming before the window",
     )
     parser.add_argument(
         "--settle",
-        type=_nonnegative_float,
+        type=common.nonnegative_float,
         default=DEFAULT_SETTLE_S,
         help="least seconds between an RTT response and the next target",
     )
@@ -833,15 +811,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         client_executor=args.client_executor,
         progress=not args.no_progress,
     )
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    if not args.json:
-        print(format_table(report))
-        print()
-    print(text)
-    sys.stdout.flush()
+    common.emit_report(report, json_only=args.json, out=args.out, table=format_table)
     return 0
 
 

@@ -120,25 +120,20 @@ def _cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
+# `robolearn bench NAME ...` runs the `main(argv)` of the module named here.
+BENCHMARKS = {
+    "env": "robolearn.bench.env_throughput",
+    "ros": "robolearn.bench.ros_latency",
+    "data": "robolearn.bench.dataset_io",
+    "learner": "robolearn.bench.learner_throughput",
+    "sample-efficiency": "robolearn.bench.sample_efficiency",
+}
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
-    if args.what == "env":
-        from robolearn.bench.env_throughput import main as bench_env
+    import importlib
 
-        return bench_env(args.rest)
-    if args.what == "learner":
-        from robolearn.bench.learner_throughput import main as bench_learner
-
-        return bench_learner(args.rest)
-    if args.what == "data":
-        from robolearn.bench.dataset_io import main as bench_data
-
-        return bench_data(args.rest)
-    if args.what == "ros":
-        from robolearn.bench.ros_latency import main as bench_ros
-
-        return bench_ros(args.rest)
-    print(f"unknown benchmark {args.what!r}; known: env, ros, data, learner", file=sys.stderr)
-    return 2
+    return importlib.import_module(BENCHMARKS[args.what]).main(args.rest)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=_cmd_up)
 
     bench = sub.add_parser("bench", help="benchmarks against peers (see BENCHMARKS.md)")
-    bench.add_argument("what", choices=["env", "ros", "data", "learner"])
+    bench.add_argument("what", choices=sorted(BENCHMARKS))
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of the benchmark")
     bench.set_defaults(func=_cmd_bench)
     from robolearn.data.cli import add_data_parser
