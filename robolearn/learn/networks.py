@@ -15,8 +15,10 @@ agent.
 from __future__ import annotations
 
 import abc
+import logging
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -26,6 +28,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robolearn.registry import Registry
+
+log = logging.getLogger(__name__)
 
 Observation = Tensor | Mapping[str, Tensor]
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # as in the SAC reference implementation and SB3
@@ -68,6 +72,7 @@ class ObservationEncoder(nn.Module, abc.ABC):
 
     output_dim: int
     keys: tuple[str, ...]
+    image_keys: tuple[str, ...] = ()  # the keys that are camera images (augmented in training)
 
     @abc.abstractmethod
     def forward(self, obs: Mapping[str, Tensor]) -> Tensor:
@@ -162,6 +167,251 @@ def make_encoder(
     name: str, observation_space: gym.Space, options: Mapping[str, Any] | None = None
 ) -> ObservationEncoder:
     return ENCODERS.get(name)(observation_space, **dict(options or {}))
+
+
+# --- image encoders ----------------------------------------------------------------------------
+def is_image_box(space: gym.Space) -> bool:
+    """A camera image: a uint8 Box laid out ``(H, W, C)`` (channels last), C in 1..4."""
+    return (
+        isinstance(space, gym.spaces.Box)
+        and space.dtype == np.uint8
+        and len(space.shape) == 3
+        and 1 <= space.shape[-1] <= 4
+    )
+
+
+class SpatialSoftmax(nn.Module):
+    """Feature maps to expected image coordinates, one (x, y) keypoint per channel.
+
+    Levine, Finn, Darrell and Abbeel, "End-to-End Training of Deep Visuomotor Policies", 2016,
+    https://arxiv.org/abs/1504.00702, section 4.2: a softmax over each channel's positions,
+    then the expected x and y in ``[-1, 1]``. The softmax temperature is learned.
+    """
+
+    def __init__(self, height: int, width: int) -> None:
+        super().__init__()
+        ys, xs = torch.meshgrid(
+            torch.linspace(-1.0, 1.0, height), torch.linspace(-1.0, 1.0, width), indexing="ij"
+        )
+        self.register_buffer("grid", torch.stack([xs.flatten(), ys.flatten()], dim=-1))
+        self.log_temperature = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        attention = torch.softmax(x.flatten(2) / self.log_temperature.exp(), dim=-1)  # (B,C,HW)
+        return (attention @ self.grid).flatten(1)  # (B, 2C): x, y per channel
+
+
+class ConvTrunk(nn.Module):
+    """One camera's encoder: conv layers (ReLU), then a bottleneck to ``feature_dim``.
+
+    DrQ's encoder (Kostrikov et al. 2020, https://arxiv.org/abs/2004.13649, appendix; the same
+    shape as SAC-AE's) is 3x3 convolutions of 32 channels and a ``Linear -> LayerNorm -> tanh``
+    bottleneck over the flattened maps (``pooling="flatten"``). At 128x128 we stride every
+    layer by 2 (DrQ strides only the first, at 84x84) to keep the CPU cost and the flattened size
+    small. ``pooling="spatial_softmax"`` replaces flattening by `SpatialSoftmax` keypoints.
+
+    Input: uint8 (or float in [0, 255]) images ``(B, H, W, C)``; they are scaled to
+    ``[-0.5, 0.5]`` here, so replay buffers keep compact uint8 frames.
+    """
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        *,
+        channels: Sequence[int] = (32, 32, 32, 32),
+        strides: Sequence[int] = (2, 2, 2, 2),
+        kernel_size: int = 3,
+        feature_dim: int = 64,
+        pooling: str = "flatten",
+    ) -> None:
+        super().__init__()
+        if len(channels) != len(strides) or not channels:
+            raise ValueError(
+                f"channels {tuple(channels)} and strides {tuple(strides)} must be non-empty and "
+                "of the same length (one per conv layer)"
+            )
+        if pooling not in ("flatten", "spatial_softmax"):
+            raise ValueError(f"pooling must be 'flatten' or 'spatial_softmax', got {pooling!r}")
+        h, w, c = (int(s) for s in image_shape)
+        layers: list[nn.Module] = []
+        for out_c, stride in zip(channels, strides, strict=True):
+            layers += [nn.Conv2d(c, int(out_c), kernel_size, stride=int(stride)), nn.ReLU()]
+            c = int(out_c)
+            h, w = (h - kernel_size) // stride + 1, (w - kernel_size) // stride + 1
+            if h < 1 or w < 1:
+                raise ValueError(
+                    f"images of {tuple(image_shape)} are too small for {len(channels)} conv "
+                    f"layers with strides {tuple(strides)}; use fewer layers or stride 1"
+                )
+        self.conv = nn.Sequential(*layers)
+        self.pooling = pooling
+        self.pool: nn.Module = (
+            SpatialSoftmax(h, w) if pooling == "spatial_softmax" else nn.Flatten()
+        )
+        pooled = 2 * c if pooling == "spatial_softmax" else c * h * w
+        self.bottleneck = nn.Sequential(
+            nn.Linear(pooled, feature_dim), nn.LayerNorm(feature_dim), nn.Tanh()
+        )
+        self.feature_dim = int(feature_dim)
+        self.map_shape = (c, h, w)
+
+    def forward(self, images: Tensor) -> Tensor:
+        # (B, H, W, C) -> (B, C, H, W) as a view: a channels-last tensor, which the CPU conv
+        # kernels take without a copy.
+        x = images.permute(0, 3, 1, 2).float().div_(255.0).sub_(0.5)
+        return self.bottleneck(self.pool(self.conv(x)))
+
+
+def _module_name(key: str) -> str:
+    return key.replace(".", "__")  # nn.ModuleDict names cannot contain dots
+
+
+@ENCODERS.register("conv")
+class ConvEncoder(ObservationEncoder):
+    """Camera images through small conv trunks trained from scratch, fused with the state.
+
+    Every image key (uint8 ``(H, W, C)`` Box; all of them unless ``image_keys`` is given) gets a
+    `ConvTrunk` (one per camera; ``shared=True``: one trunk for all cameras of the same shape);
+    the features are the concatenation of each camera's ``feature_dim`` bottleneck and the
+    floating-point state keys (``state_keys``; all of them by default, ``()`` for images only),
+    optionally standardised (``normalize_state``, as `FlattenEncoder`'s ``normalize``).
+
+    In `robolearn.learn.rlpd.RLPDAgent` this encoder is trained by the critic loss only; the
+    actor reads its features detached (DrQ / SERL), and the target critic has a Polyak-averaged
+    copy. Images are augmented there with DrQ's random shift (`robolearn.learn.augment`).
+
+    Pretrained weights: ``pretrained`` names a local safetensors file holding this encoder's
+    trunk tensors, named as in ``encoder.trunks.state_dict()`` (``<key with . as __>.conv.0.weight``
+    ...) after removing ``pretrained_prefix``. ``pretrained_prefix="encoder.trunks."`` reads
+    them straight out of an RLPD checkpoint or a reward-classifier file of the same
+    architecture; `export_trunks` writes such a file. ``freeze_pretrained=True`` stops
+    gradients into the loaded conv layers (the bottleneck stays trainable, as SERL does with its
+    frozen pretrained ResNet). A different architecture (a ResNet, say) is a new class
+    registered in ``ENCODERS``.
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        *,
+        image_keys: Sequence[str] | None = None,
+        state_keys: Sequence[str] | None = None,
+        channels: Sequence[int] = (32, 32, 32, 32),
+        strides: Sequence[int] = (2, 2, 2, 2),
+        kernel_size: int = 3,
+        feature_dim: int = 64,
+        pooling: str = "flatten",
+        shared: bool = False,
+        normalize_state: bool = False,
+        pretrained: str | None = None,
+        pretrained_prefix: str = "",
+        freeze_pretrained: bool = False,
+    ) -> None:
+        super().__init__()
+        leaves = flatten_space(observation_space)
+        if image_keys is None:
+            image_keys = [k for k, s in leaves.items() if is_image_box(s)]
+        missing = [k for k in image_keys if k not in leaves]
+        if missing:
+            raise KeyError(f"observation has no image key(s) {missing}; it has {sorted(leaves)}")
+        not_images = [k for k in image_keys if not is_image_box(leaves[k])]
+        if not_images:
+            raise ValueError(
+                f"{not_images} are not camera images (uint8 Box of shape (H, W, C)); the conv "
+                "encoder reads images there"
+            )
+        if not image_keys:
+            raise ValueError(
+                f"no camera image in the observation space {observation_space}; use the "
+                "'flatten' encoder for state-only observations (or turn cameras on)"
+            )
+        if state_keys is None:
+            state_keys = [k for k, s in leaves.items() if is_float_box(s)]
+        self.image_keys = tuple(image_keys)
+        self.state: FlattenEncoder | None = None
+        if state_keys:
+            self.state = FlattenEncoder(
+                observation_space, keys=list(state_keys), normalize=normalize_state
+            )
+        self.keys = self.image_keys + (self.state.keys if self.state is not None else ())
+        options = {
+            "channels": tuple(channels),
+            "strides": tuple(strides),
+            "kernel_size": int(kernel_size),
+            "feature_dim": int(feature_dim),
+            "pooling": pooling,
+        }
+        self.trunks = nn.ModuleDict()
+        self._trunk_of: dict[str, str] = {}
+        for key in self.image_keys:
+            shape = tuple(leaves[key].shape)
+            name = f"shared_{'x'.join(map(str, shape))}" if shared else _module_name(key)
+            if name not in self.trunks:
+                self.trunks[name] = ConvTrunk(shape, **options)
+            self._trunk_of[key] = name
+        self.output_dim = len(self.image_keys) * int(feature_dim) + (
+            self.state.output_dim if self.state is not None else 0
+        )
+        if pretrained is not None:
+            self.load_trunks(pretrained, prefix=pretrained_prefix, freeze=freeze_pretrained)
+        elif freeze_pretrained:
+            raise ValueError("freeze_pretrained=True needs pretrained=<safetensors file>")
+
+    def forward(self, obs: Mapping[str, Tensor]) -> Tensor:
+        parts = [self.trunks[self._trunk_of[k]](obs[k]) for k in self.image_keys]
+        if self.state is not None:
+            parts.append(self.state(obs))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+
+    @property
+    def needs_fit(self) -> bool:
+        return self.state is not None and self.state.needs_fit
+
+    def fit(self, obs: Mapping[str, Tensor]) -> None:
+        if self.state is not None:
+            self.state.fit(obs)
+
+    def load_trunks(self, path: str, *, prefix: str = "", freeze: bool = False) -> None:
+        """Load the conv trunks from a safetensors file (see the class docstring)."""
+        from safetensors.torch import load_file
+
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise FileNotFoundError(f"pretrained encoder weights {file} do not exist")
+        tensors = {
+            k[len(prefix) :]: v for k, v in load_file(str(file)).items() if k.startswith(prefix)
+        }
+        own = self.trunks.state_dict()
+        missing = sorted(set(own) - set(tensors))
+        if missing:
+            raise KeyError(
+                f"{file} has no tensor(s) {[prefix + k for k in missing[:4]]}"
+                f"{' ...' if len(missing) > 4 else ''} for this encoder (cameras "
+                f"{list(self.image_keys)}); check pretrained_prefix (={prefix!r}) and that the "
+                "file was saved from the same architecture"
+            )
+        wrong = [k for k in own if tensors[k].shape != own[k].shape]
+        if wrong:
+            raise ValueError(
+                f"{file}: shape mismatch for {wrong[:4]} (file {tuple(tensors[wrong[0]].shape)}"
+                f", encoder {tuple(own[wrong[0]].shape)}); the channels, strides, image size or "
+                "feature_dim differ from the saved encoder"
+            )
+        self.trunks.load_state_dict({k: tensors[k] for k in own})
+        if freeze:
+            for trunk in self.trunks.values():
+                trunk.conv.requires_grad_(False)
+        log.info("loaded conv trunks from %s (frozen: %s)", file, freeze)
+
+    def export_trunks(self, path: str | Path) -> Path:
+        """Write the conv trunks to a safetensors file that ``pretrained=`` reads back."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous() for k, v in self.trunks.state_dict().items()}
+        save_file(state, str(path), metadata={"format": "robolearn.conv_trunks"})
+        return path
 
 
 # --- layers -------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from robolearn.learn.augment import AUGMENTATIONS, make_augmentation
 from robolearn.learn.networks import (
     CriticEnsemble,
     ObservationEncoder,
@@ -69,6 +70,9 @@ class RLPDConfig:
     critic_layer_norm: bool = True  # RLPD's key stabiliser for high UTD
     encoder: str = "flatten"  # a name in robolearn.learn.networks.ENCODERS
     encoder_options: dict[str, Any] = field(default_factory=dict)
+    # DrQ random shift of the encoder's camera images in every update (robolearn.learn.augment:
+    # "drq" or "none"); state-only encoders have no images, so nothing happens there.
+    image_augmentation: str = "drq"
     # optimisation
     batch_size: int = 256  # per gradient step, demo + online
     demo_fraction: float = 0.5  # RLPD's symmetric sampling; used by the training loop
@@ -113,6 +117,11 @@ class RLPDConfig:
             raise ValueError(f"actor_q must be 'mean' or 'min', got {self.actor_q!r}")
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ValueError(f"max_grad_norm must be positive or None, got {self.max_grad_norm}")
+        if self.image_augmentation not in AUGMENTATIONS:
+            raise ValueError(
+                f"image_augmentation {self.image_augmentation!r} is not one of "
+                f"{AUGMENTATIONS.names()}"
+            )
 
     @property
     def actor_every(self) -> int:
@@ -189,6 +198,7 @@ class RLPDAgent:
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_temperature = nn.Parameter(torch.tensor(math.log(cfg.init_temperature)))
         self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.augmentation = make_augmentation(cfg.image_augmentation)
 
         self._critic_params = [*self.critic.parameters(), *self.encoder.parameters()]
         self._target_params = [*self.target_critic.parameters(), *self.target_encoder.parameters()]
@@ -265,7 +275,8 @@ class RLPDAgent:
     ) -> dict[str, float]:
         """One RLPD update (Algorithm 1's inner loop): ``utd_ratio`` critic steps, each on a
         minibatch of ``batch_size`` rows (half online, half demo when ``demo_batch`` is given),
-        and an actor + temperature step after every ``actor_every``-th critic step.
+        and an actor + temperature step after every ``actor_every``-th critic step. Camera
+        images are augmented per minibatch (`augment`).
 
         Returns the metrics of the last critic step (and of the last actor step, if any).
         """
@@ -273,11 +284,24 @@ class RLPDAgent:
         batch = self._minibatches(online_batch, demo_batch, g)
         metrics: dict[str, Tensor] = {}
         for j in range(g):
-            minibatch = _index(batch, j)
+            minibatch = self.augment(_index(batch, j))
             metrics.update(self.update_critic(minibatch))
             if self.critic_steps % self.config.actor_every == 0:
                 metrics.update(self.update_actor_and_temperature(minibatch))
         return {k: float(v) for k, v in metrics.items()}
+
+    def augment(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        """DrQ (https://arxiv.org/abs/2004.13649): the encoder's camera images of ``obs`` and
+        of ``next_obs`` randomly shifted, each image with its own draw from the agent's
+        generator; the critic and actor steps on this minibatch both see the shifted images."""
+        keys = self.encoder.image_keys
+        if not keys:
+            return dict(batch)
+        return {
+            **batch,
+            "obs": self.augmentation.apply(batch["obs"], keys, self.generator),
+            "next_obs": self.augmentation.apply(batch["next_obs"], keys, self.generator),
+        }
 
     def update_critic(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         """One gradient step on J_Q for all ensemble members, then Polyak-average the targets."""
