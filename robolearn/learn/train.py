@@ -4,17 +4,27 @@
     result.curve  # [EvalPoint(step=0, success_rate=0.0, ...), ...]
 
 Reading order: the loop in `train_rlpd` is RLPD's Algorithm 1 (Ball et al. 2023,
-https://arxiv.org/abs/2302.02948) around `RLPDAgent.update`:
+https://arxiv.org/abs/2302.02948) around a `robolearn.learn.learner.Learner`:
 
 1. the first ``learning_starts`` environment steps act uniformly at random; after that the policy
    samples its actions;
-2. every transition goes into the online replay buffer;
-3. once learning has started, each environment step draws ``utd_ratio`` minibatches, each half
-   from the online buffer and half from the demos (all online without demos), and updates;
+2. every transition goes into the online replay buffer; with an `InterventionWrapper`
+   (`robolearn.teleop.intervention`) the executed action is stored, and steps where the operator
+   took over also go into the demo buffer (HIL-SERL, https://arxiv.org/abs/2410.21845);
+3. once learning has started, each environment step runs ``utd_ratio`` critic steps on
+   minibatches half online, half demo (all online without demos) (`Learner.update`);
 4. every ``eval_every`` steps the deterministic policy runs ``eval_episodes`` episodes on
    evaluation seeds that are the same each time, giving the success-rate curve.
 
 The demos stay in their own buffer and are never overwritten (RLPD's symmetric sampling).
+
+Checkpoints (``checkpoint_dir``, every ``checkpoint_every`` env steps) hold the whole learner
+(`Learner.save`) plus the loop's own state: the env's and the action space's RNGs, the curve and
+the logged history. They are written at the first episode end after each interval (so a resumed
+run restarts the env exactly where the uninterrupted one would: same-seed runs with and
+without a kill end identical on envs whose reset depends only on ``env.np_random``) or, if no
+episode ends within a second interval, mid-episode. ``resume=True`` continues from the latest
+one; a SIGKILL loses at most ``checkpoint_every`` steps plus the episode in progress.
 """
 
 from __future__ import annotations
@@ -30,6 +40,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from robolearn.learn.learner import Learner
+from robolearn.learn.metrics_log import TrainingLog
 from robolearn.learn.replay import ReplayBuffer, load_demos
 from robolearn.learn.rlpd import RLPDAgent, RLPDConfig
 
@@ -46,7 +58,7 @@ class EvalPoint:
     success_rate: float  # NaN when the env reports no info["is_success"]
     mean_return: float
     mean_length: float
-    wall_seconds: float  # since training started
+    wall_seconds: float  # since training started (a resumed run counts the earlier part)
 
 
 @dataclass
@@ -59,14 +71,28 @@ class TrainResult:
     train_successes: int  # successful training episodes
     wall_seconds: float
     last_metrics: dict[str, float] = field(default_factory=dict)
-    checkpoint: Path | None = None
+    checkpoint: Path | None = None  # the agent's safetensors file, if ``checkpoint=`` was given
+    intervention_steps: int = 0  # steps the operator acted (InterventionWrapper)
+    resumed_from: int | None = None  # env steps of the checkpoint this run resumed from
+    last_checkpoint: Path | None = None  # the newest learner checkpoint directory
+    log_dir: Path | None = None  # TensorBoard events
+    learning_curve: Path | None = None  # the PNG
+    learner: Learner | None = field(default=None, repr=False)
 
     @property
     def final_success_rate(self) -> float:
         return self.curve[-1].success_rate if self.curve else math.nan
 
+    @property
+    def intervention_rate(self) -> float:
+        return self.intervention_steps / self.env_steps if self.env_steps else 0.0
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary (the agent itself is left out)."""
+
+        def path(p: Path | None) -> str | None:
+            return str(p) if p is not None else None
+
         return {
             "curve": [asdict(p) for p in self.curve],
             "env_steps": self.env_steps,
@@ -75,8 +101,14 @@ class TrainResult:
             "train_successes": self.train_successes,
             "wall_seconds": self.wall_seconds,
             "final_success_rate": self.final_success_rate,
+            "intervention_steps": self.intervention_steps,
+            "intervention_rate": self.intervention_rate,
+            "resumed_from": self.resumed_from,
             "last_metrics": dict(self.last_metrics),
-            "checkpoint": str(self.checkpoint) if self.checkpoint else None,
+            "checkpoint": path(self.checkpoint),
+            "last_checkpoint": path(self.last_checkpoint),
+            "log_dir": path(self.log_dir),
+            "learning_curve": path(self.learning_curve),
         }
 
 
@@ -126,8 +158,14 @@ def train_rlpd(
     checkpoint: str | Path | None = None,
     callback: Callable[[int, dict[str, Any]], None] | None = None,
     agent: RLPDAgent | None = None,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
+    log_dir: str | Path | None = None,
+    log_every: int = 100,
+    progress: bool = False,
 ) -> TrainResult:
-    """Train an `RLPDAgent` online on ``env`` for ``total_steps`` environment steps.
+    """Train an `RLPDAgent` online on ``env`` until ``total_steps`` environment steps.
 
     ``env`` is a gymnasium id (built with ``env_kwargs``; a second instance evaluates) or an env
     (then it evaluates too, unless ``eval_env`` is given). ``demos`` is an episode store path
@@ -137,86 +175,50 @@ def train_rlpd(
     ``config.seed``; ``seed`` seeds the env, the random warm-up actions and batch sampling.
     ``agent`` continues training an existing agent (``config`` is then ignored). If the encoder
     normalises observations and is not fitted yet, it is fitted on the demos and the online
-    buffer when learning starts.
+    buffer when learning starts. ``checkpoint``: write the final agent (safetensors) there.
+
+    ``checkpoint_dir``: learner checkpoints (`Learner.save`) every ``checkpoint_every`` env
+    steps (0: only at the end). ``resume``: continue from the latest checkpoint there (its
+    agent, buffers, counters and RNGs; ``demos``, ``config`` and ``agent`` are then taken from
+    the checkpoint) up to ``total_steps``; without a checkpoint the run starts fresh.
+    ``log_dir``: TensorBoard scalars (every ``log_every`` steps for learner metrics) and
+    ``learning_curve.png``; ``progress``: a tqdm bar.
     """
     if total_steps < 1:
         raise ValueError(f"total_steps must be at least 1, got {total_steps}")
-    if learning_starts < 0 or eval_every < 0 or eval_episodes < 0:
-        raise ValueError("learning_starts, eval_every and eval_episodes must be non-negative")
-    config = config or RLPDConfig()
+    if learning_starts < 0 or eval_every < 0 or eval_episodes < 0 or checkpoint_every < 0:
+        raise ValueError(
+            "learning_starts, eval_every, eval_episodes and checkpoint_every must be non-negative"
+        )
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir (where the checkpoints are)")
     train_env = _make_env(env, env_kwargs)
     own_eval = eval_env is None and isinstance(env, str) and eval_episodes > 0
     eval_env = eval_env or (_make_env(env, env_kwargs) if own_eval else train_env)
     try:
-        if agent is None:
-            agent = RLPDAgent(train_env.observation_space, train_env.action_space, config)
-        config = agent.config
-        demo_buffer = _demo_buffer(demos, agent, train_env)
-        n_online, n_demo = config.split() if demo_buffer is not None else (config.batch_size, 0)
-        g = config.utd_ratio
-        capacity = buffer_capacity or max(1, min(total_steps, 1_000_000))
-        buffer = ReplayBuffer(train_env.observation_space, train_env.action_space, capacity)
-        rng = np.random.default_rng(seed)
-        train_env.action_space.seed(seed)
-
-        start = time.perf_counter()
-        curve: list[EvalPoint] = []
-
-        def evaluation(step: int) -> None:
-            if eval_episodes == 0:
-                return
-            rate, ret, length = evaluate(agent, eval_env, eval_episodes, seed + EVAL_SEED_OFFSET)
-            point = EvalPoint(step, rate, ret, length, time.perf_counter() - start)
-            curve.append(point)
-            log.info("step %d: success %.2f, return %.2f, length %.1f", step, rate, ret, length)
-            if callback is not None:
-                callback(step, {"eval": asdict(point), "metrics": dict(metrics)})
-            if eval_env is train_env:
-                nonlocal obs
-                obs, _ = train_env.reset()  # evaluation used the training env
-
-        metrics: dict[str, float] = {}
-        updates = episodes = successes = 0
-        obs, _ = train_env.reset(seed=seed)
-        evaluation(0)
-        for step in range(1, total_steps + 1):
-            # act: random warm-up, then the stochastic policy
-            if step <= learning_starts:
-                action = train_env.action_space.sample()
-            else:
-                action = agent.act(obs)
-            next_obs, reward, terminated, truncated, info = train_env.step(action)
-            buffer.add(obs, action, reward, next_obs, terminated, truncated)
-            obs = next_obs
-            if terminated or truncated:
-                episodes += 1
-                successes += int(bool(info.get("is_success", False)))
-                obs, _ = train_env.reset()
-
-            # learn: G critic steps on symmetric online/demo minibatches
-            if step >= learning_starts and len(buffer) > 0:
-                if agent.needs_observation_stats:
-                    agent.fit_observation_stats(_stats_sample(buffer, demo_buffer))
-                online = buffer.sample(g * n_online, rng)
-                demo = demo_buffer.sample(g * n_demo, rng) if demo_buffer is not None else None
-                metrics = agent.update(online, demo)
-                updates += g
-
-            if eval_every and step % eval_every == 0 and step != total_steps:
-                evaluation(step)
-        evaluation(total_steps)
-
-        saved = agent.save(checkpoint) if checkpoint is not None else None
-        return TrainResult(
-            agent=agent,
-            curve=curve,
-            env_steps=total_steps,
-            updates=updates,
-            episodes=episodes,
-            train_successes=successes,
-            wall_seconds=time.perf_counter() - start,
-            last_metrics=metrics,
-            checkpoint=saved,
+        return _Loop(
+            train_env=train_env,
+            eval_env=eval_env,
+            total_steps=total_steps,
+            eval_every=eval_every,
+            eval_episodes=eval_episodes,
+            seed=seed,
+            callback=callback,
+            checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
+            checkpoint_every=checkpoint_every,
+        ).run(
+            learner_args={
+                "demos": demos,
+                "config": config,
+                "agent": agent,
+                "learning_starts": learning_starts,
+                "buffer_capacity": buffer_capacity,
+            },
+            resume=resume,
+            log_dir=log_dir,
+            log_every=log_every,
+            progress=progress,
+            checkpoint=checkpoint,
         )
     finally:
         if not isinstance(env, gym.Env):
@@ -225,15 +227,251 @@ def train_rlpd(
             eval_env.close()
 
 
-def _stats_sample(buffer: ReplayBuffer, demos: ReplayBuffer | None) -> dict[str, np.ndarray]:
-    """Every observation so far: the online buffer's and the demos'."""
-    parts = [buffer.obs] + ([demos.obs] if demos is not None else [])
-    sizes = [len(buffer)] + ([len(demos)] if demos is not None else [])
-    return {
-        key: np.concatenate([p[key][:n] for p, n in zip(parts, sizes, strict=True)])
-        for key in buffer.obs
-        if all(key in p for p in parts)
-    }
+class _Loop:
+    """`train_rlpd`'s state: the envs, the learner, the episode in progress, the curve."""
+
+    def __init__(
+        self,
+        *,
+        train_env: gym.Env,
+        eval_env: gym.Env,
+        total_steps: int,
+        eval_every: int,
+        eval_episodes: int,
+        seed: int,
+        callback: Callable[[int, dict[str, Any]], None] | None,
+        checkpoint_dir: Path | None,
+        checkpoint_every: int,
+    ) -> None:
+        self.env, self.eval_env = train_env, eval_env
+        self.total_steps = total_steps
+        self.eval_every, self.eval_episodes = eval_every, eval_episodes
+        self.seed = seed
+        self.callback = callback
+        self.checkpoint_dir, self.checkpoint_every = checkpoint_dir, checkpoint_every
+        self.curve: list[EvalPoint] = []
+        self.metrics: dict[str, float] = {}
+        self.wall_offset = 0.0  # seconds spent before a resume
+        self.last_checkpoint: Path | None = None
+        self._last_checkpoint_step: int | None = None
+        self.resumed_from: int | None = None
+
+    # --- setup ------------------------------------------------------------------------------
+    def _fresh_learner(
+        self,
+        demos: str | Path | ReplayBuffer | None,
+        config: RLPDConfig | None,
+        agent: RLPDAgent | None,
+        learning_starts: int,
+        buffer_capacity: int | None,
+    ) -> Learner:
+        env = self.env
+        if agent is None:
+            agent = RLPDAgent(env.observation_space, env.action_space, config or RLPDConfig())
+        capacity = buffer_capacity or max(1, min(self.total_steps, 1_000_000))
+        online = ReplayBuffer(env.observation_space, env.action_space, capacity)
+        return Learner(
+            agent,
+            online,
+            _demo_buffer(demos, agent, env),
+            learning_starts=learning_starts,
+            seed=self.seed,
+        )
+
+    def _resume(self, agent: RLPDAgent | None) -> Learner | None:
+        assert self.checkpoint_dir is not None
+        if Learner.latest(self.checkpoint_dir) is None:
+            log.warning("no checkpoint under %s yet: starting a fresh run", self.checkpoint_dir)
+            return None
+        learner = Learner.load(
+            self.checkpoint_dir,
+            agent=agent,
+            observation_space=self.env.observation_space,
+            action_space=self.env.action_space,
+        )
+        loop = learner.extra.get("loop", {})
+        self.curve = [EvalPoint(**p) for p in loop.get("curve", [])]
+        self.wall_offset = float(loop.get("wall_seconds", 0.0))
+        if "env_rng" in loop:
+            self.env.unwrapped.np_random.bit_generator.state = loop["env_rng"]
+        if "action_rng" in loop:
+            self.env.action_space.np_random.bit_generator.state = loop["action_rng"]
+        self.resumed_from = self._last_checkpoint_step = learner.env_steps
+        self.last_checkpoint = Learner.latest(self.checkpoint_dir)
+        return learner
+
+    # --- the loop ---------------------------------------------------------------------------
+    def run(
+        self,
+        *,
+        learner_args: dict[str, Any],
+        resume: bool,
+        log_dir: str | Path | None,
+        log_every: int,
+        progress: bool,
+        checkpoint: str | Path | None,
+    ) -> TrainResult:
+        env = self.env
+        learner = self._resume(learner_args["agent"]) if resume else None
+        fresh = learner is None
+        if learner is None:
+            learner = self._fresh_learner(**learner_args)
+        self.learner = learner
+        history = learner.extra.get("loop", {}).get("history") if not fresh else None
+        self.tlog = TrainingLog(
+            log_dir,
+            total_steps=self.total_steps,
+            initial_step=learner.env_steps,
+            progress=progress,
+            log_every=log_every,
+            history=history,
+        )
+        self.start = time.perf_counter()
+        need_reset = True  # a new episode starts at the next step
+        if fresh:
+            env.action_space.seed(self.seed)
+            self._evaluate(0)
+            self.obs, _ = env.reset(seed=self.seed)
+            need_reset = False
+        self._new_episode()
+        due = self._next_checkpoint(learner.env_steps)
+        learning_starts = learner.learning_starts
+
+        while learner.env_steps < self.total_steps:
+            if need_reset:
+                self.obs, _ = env.reset()
+                self._new_episode()
+                need_reset = False
+            step = learner.env_steps + 1
+            # act: random warm-up, then the stochastic policy
+            if step <= learning_starts:
+                action = env.action_space.sample()
+            else:
+                action = learner.agent.act(self.obs)
+            next_obs, reward, terminated, truncated, info = env.step(action)
+            intervened = bool(info.get("intervened", False))
+            stored = info.get("executed_action", action)  # what ran, the operator's or ours
+            learner.add_transition(
+                self.obs, stored, reward, next_obs, terminated, truncated, intervened=intervened
+            )
+            self.obs = next_obs
+            self.ep_return += float(reward)
+            self.ep_length += 1
+            self.ep_interventions += int(intervened)
+
+            # learn: G critic steps on symmetric online/demo minibatches
+            metrics = learner.update(1)
+            if metrics:
+                self.metrics = metrics
+                self.tlog.train_metrics(step, self._train_scalars())
+
+            if terminated or truncated:
+                self._end_episode(step, info)
+                need_reset = True
+            if self.eval_every and step % self.eval_every == 0 and step != self.total_steps:
+                self._evaluate(step)
+                if self.eval_env is env:  # evaluation used the training env: start over
+                    need_reset = True
+            self.tlog.advance()
+            if (
+                due is not None
+                and step >= due
+                and (need_reset or step >= due + self.checkpoint_every)
+            ):
+                self._checkpoint(mid_episode=not need_reset)
+                due = self._next_checkpoint(step)
+
+        step = learner.env_steps
+        if not self.curve or self.curve[-1].step != step:
+            self._evaluate(step)
+        if self.metrics:
+            self.tlog.train_metrics(step, self._train_scalars(), force=True)
+        if self.checkpoint_dir is not None and self._last_checkpoint_step != step:
+            self._checkpoint(mid_episode=not need_reset)
+        png = self.tlog.close()
+        saved = learner.agent.save(checkpoint) if checkpoint is not None else None
+        return TrainResult(
+            agent=learner.agent,
+            curve=self.curve,
+            env_steps=learner.env_steps,
+            updates=learner.updates,
+            episodes=learner.episodes,
+            train_successes=learner.successes,
+            wall_seconds=self._elapsed(),
+            last_metrics=self.metrics,
+            checkpoint=saved,
+            intervention_steps=learner.intervention_steps,
+            resumed_from=self.resumed_from,
+            last_checkpoint=self.last_checkpoint,
+            log_dir=Path(log_dir) if log_dir is not None else None,
+            learning_curve=png,
+            learner=learner,
+        )
+
+    # --- pieces -----------------------------------------------------------------------------
+    def _elapsed(self) -> float:
+        return self.wall_offset + time.perf_counter() - self.start
+
+    def _new_episode(self) -> None:
+        self.ep_return, self.ep_length, self.ep_interventions = 0.0, 0, 0
+
+    def _end_episode(self, step: int, info: Mapping[str, Any]) -> None:
+        success = bool(info.get("is_success", False))
+        self.learner.record_episode(
+            success,
+            episode_return=self.ep_return,
+            length=self.ep_length,
+            interventions=self.ep_interventions,
+        )
+        rate = info.get("intervention_rate")  # only under an InterventionWrapper
+        self.tlog.episode(
+            step,
+            episode_return=self.ep_return,
+            success=success,
+            length=self.ep_length,
+            intervention_rate=float(rate) if rate is not None else None,
+        )
+
+    def _train_scalars(self) -> dict[str, float]:
+        return {
+            **self.metrics,
+            "intervention_rate": self.learner.intervention_steps / max(1, self.learner.env_steps),
+        }
+
+    def _evaluate(self, step: int) -> None:
+        if self.eval_episodes == 0:
+            return
+        rate, ret, length = evaluate(
+            self.learner.agent, self.eval_env, self.eval_episodes, self.seed + EVAL_SEED_OFFSET
+        )
+        point = EvalPoint(step, rate, ret, length, self._elapsed())
+        self.curve.append(point)
+        self.tlog.evaluation(step, success_rate=rate, mean_return=ret, mean_length=length)
+        log.info("step %d: success %.2f, return %.2f, length %.1f", step, rate, ret, length)
+        if self.callback is not None:
+            self.callback(step, {"eval": asdict(point), "metrics": dict(self.metrics)})
+
+    def _next_checkpoint(self, step: int) -> int | None:
+        if self.checkpoint_dir is None or self.checkpoint_every == 0:
+            return None
+        return (step // self.checkpoint_every + 1) * self.checkpoint_every
+
+    def _checkpoint(self, *, mid_episode: bool) -> None:
+        assert self.checkpoint_dir is not None
+        env = self.env
+        loop = {
+            "curve": [asdict(p) for p in self.curve],
+            "history": self.tlog.state(),
+            "wall_seconds": self._elapsed(),
+            "total_steps": self.total_steps,
+            "mid_episode": mid_episode,
+            "env_rng": env.unwrapped.np_random.bit_generator.state,
+            "action_rng": env.action_space.np_random.bit_generator.state,
+        }
+        self.tlog.flush()
+        self.last_checkpoint = self.learner.save(self.checkpoint_dir, extra={"loop": loop})
+        self._last_checkpoint_step = self.learner.env_steps
+        self.tlog.plot()
 
 
 def _demo_buffer(
