@@ -198,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     from robolearn.data.cli import add_data_parser
 
     add_data_parser(sub)
+    from robolearn.learn.cli import add_train_parser
+
+    add_train_parser(sub)
     return parser
 
 
