@@ -22,7 +22,14 @@ from robolearn.robot.safety import SafetyLayer, UnsafeCommandError
 from robolearn.robot.transforms import mat_to_quat
 from robolearn.robot.twin_loop import run_ticks
 from robolearn.robot.types import CartesianTarget, GripperCommand, RobotState
-from robolearn.sim.scene import ARM_JOINTS, CAMERAS, FINGER_JOINTS, TCP_SITE, build_scene
+from robolearn.sim.scene import (
+    ARM_JOINTS,
+    CAMERAS,
+    FINGER_JOINTS,
+    TCP_SITE,
+    SpecEdit,
+    build_scene,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +40,7 @@ class TwinConfig(RobotConfig):
     physics_dt: float = 0.001  # 1 kHz, Franka's control rate
     cameras: tuple[str, ...] = field(default_factory=tuple)  # names from sim.scene.CAMERAS
     image_size: tuple[int, int] = (128, 128)  # (height, width)
+    scene_edits: tuple[SpecEdit, ...] = ()  # MjSpec edits before compiling (see build_scene)
 
 
 class NotConnectedError(RuntimeError):
@@ -62,7 +70,7 @@ class TwinRobot(Robot):
     def connect(self) -> None:
         if self.model is not None:
             return
-        built = build_scene(self.config.scene, self.config.physics_dt)
+        built = build_scene(self.config.scene, self.config.physics_dt, self.config.scene_edits)
         m = built.model
         self.model, self.data = m, mujoco.MjData(m)
         self._arm_qpos = np.array([m.joint(j).qposadr[0] for j in ARM_JOINTS])

@@ -4,6 +4,7 @@ robosuite ships (no run-time downloads), and a task's objects from `sim/scenes/<
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,8 +67,17 @@ class BuiltScene:
     xml: str
 
 
-def build_scene(scene: str | None = None, timestep: float = 0.001) -> BuiltScene:
-    """Compile cell + arm + hand (+ the objects of `scene`) into one MjModel."""
+SpecEdit = Callable[[mujoco.MjSpec], None]
+
+
+def build_scene(
+    scene: str | None = None, timestep: float = 0.001, edits: Sequence[SpecEdit] = ()
+) -> BuiltScene:
+    """Compile cell + arm + hand (+ the objects of `scene`) into one MjModel.
+
+    `edits` change the assembled spec before it compiles (added bodies, textures, materials:
+    the arena's fiducial markers and perturbations); they must not add degrees of freedom
+    ahead of the arm's."""
     assets = robosuite_assets()
     cell = _load_spec(asset_dir("sim") / "cell.xml")
     arm = _load_spec(assets / "robots" / "panda" / "robot.xml")
@@ -79,6 +89,8 @@ def build_scene(scene: str | None = None, timestep: float = 0.001) -> BuiltScene
         objects = _load_spec(scene_file(scene))
         cell.attach(objects, prefix=TASK_PREFIX, frame=cell.worldbody.add_frame())
     cell.option.timestep = timestep
+    for edit in edits:
+        edit(cell)
     try:
         model = cell.compile()
     except ValueError as err:
