@@ -127,6 +127,7 @@ BENCHMARKS = {
     "data": "robolearn.bench.dataset_io",
     "learner": "robolearn.bench.learner_throughput",
     "sample-efficiency": "robolearn.bench.sample_efficiency",
+    "arena": "robolearn.bench.arena_throughput",
 }
 
 
@@ -198,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     from robolearn.data.cli import add_data_parser
 
     add_data_parser(sub)
+    from robolearn.arena.cli import add_arena_parser, add_calibrate_parser
+
+    add_arena_parser(sub)
+    add_calibrate_parser(sub)
+    from robolearn.certify.cli import add_certify_parser
+
+    add_certify_parser(sub)
     from robolearn.learn.cli import add_train_parser
 
     add_train_parser(sub)
