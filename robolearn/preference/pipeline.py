@@ -1,0 +1,148 @@
+"""PEARL end to end on datasets: scripted labels, cross-task transfer, reward training.
+
+Each step reads and writes files beside the datasets (`robolearn.preference.data`), so the CLI
+verbs and the evaluation share them:
+
+    label_dataset(source, n_pairs=300)                       # or label in the web page
+    transfer(source, target)                                  # CPA -> target preferences
+    model = fit_reward(target, "transferred")                 # RRL
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from robolearn.data.store import EpisodeStore
+from robolearn.preference.alignment import AlignmentConfig, TransferredLabels, cpa, segment_features
+from robolearn.preference.data import PreferencePair, load_pairs, preference_path, save_pairs
+from robolearn.preference.labeller import ScriptedLabellerConfig, random_pairs, scripted_labels
+from robolearn.preference.reward import (
+    LearnedReward,
+    PreferenceBatchData,
+    RewardModelConfig,
+    train_reward_model,
+)
+from robolearn.preference.segments import SegmentData, SegmentRef, sample_segments
+
+log = logging.getLogger(__name__)
+
+
+def label_dataset(
+    dataset: str | Path,
+    *,
+    n_segments: int = 100,
+    n_pairs: int = 300,
+    segment_length: int = 25,
+    labeller: ScriptedLabellerConfig | None = None,
+    name: str = "scripted",
+    seed: int = 0,
+) -> Path:
+    """Sample segments and pairs of ``dataset`` and label them with the scripted labeller."""
+    rng = np.random.default_rng(seed)
+    with EpisodeStore.open(dataset) as store:
+        data = SegmentData(store, sample_segments(store, n_segments, segment_length, rng))
+    pairs = scripted_labels(
+        data, random_pairs(len(data), n_pairs, rng), labeller or ScriptedLabellerConfig(seed=seed)
+    )
+    return save_pairs(preference_path(dataset, name), pairs)
+
+
+def index_pairs(
+    pairs: list[PreferencePair],
+) -> tuple[list[SegmentRef], np.ndarray, np.ndarray, np.ndarray]:
+    """Unique segments of ``pairs`` and (m, 2) indices into them, labels, confidences."""
+    refs: dict[SegmentRef, int] = {}
+    idx = []
+    for p in pairs:
+        for ref in (p.a, p.b):
+            refs.setdefault(ref, len(refs))
+        idx.append((refs[p.a], refs[p.b]))
+    labels = np.array([p.label for p in pairs], np.float32)
+    conf = np.array([p.confidence for p in pairs], np.float32)
+    return list(refs), np.array(idx, np.int64).reshape(-1, 2), labels, conf
+
+
+@dataclass
+class TransferResult:
+    path: Path
+    pairs: list[PreferencePair]
+    labels: TransferredLabels
+    plan: np.ndarray
+    target_data: SegmentData
+    target_pairs: np.ndarray
+
+
+def transfer(
+    source: str | Path,
+    target: str | Path,
+    *,
+    source_pairs: list[PreferencePair] | None = None,
+    source_name: str = "human",
+    n_target_segments: int = 100,
+    n_target_pairs: int = 300,
+    segment_length: int | None = None,
+    config: AlignmentConfig | None = None,
+    name: str = "transferred",
+    seed: int = 0,
+    write: bool = True,
+) -> TransferResult:
+    """CPA: label random target pairs from the source's labelled pairs (no target labels)."""
+    if source_pairs is None:
+        source_pairs = load_pairs(preference_path(source, source_name))
+    if not source_pairs:
+        raise ValueError(f"{source}: no labelled source pairs (all skipped?)")
+    s_refs, s_idx, s_labels, _ = index_pairs(source_pairs)
+    length = segment_length or s_refs[0].length
+    rng = np.random.default_rng(seed)
+    with EpisodeStore.open(source) as store:
+        s_data = SegmentData(store, s_refs)
+    with EpisodeStore.open(target) as store:
+        t_data = SegmentData(store, sample_segments(store, n_target_segments, length, rng))
+    t_pairs = np.array(random_pairs(len(t_data), n_target_pairs, rng), np.int64)
+    labels, plan = cpa(
+        segment_features(s_data.states),
+        s_idx,
+        s_labels,
+        segment_features(t_data.states),
+        t_pairs,
+        config,
+    )
+    method = (config or AlignmentConfig()).method
+    pairs = [
+        PreferencePair(
+            t_data.refs[i], t_data.refs[j], float(np.clip(y, 0.0, 1.0)),
+            labeller=f"cpa({method}) from {Path(source).name}", confidence=float(c),
+        )
+        for (i, j), y, c in zip(t_pairs, labels.labels, labels.confidence, strict=True)
+    ]  # fmt: skip
+    path = preference_path(target, name)
+    if write:
+        save_pairs(path, pairs)
+    return TransferResult(path, pairs, labels, plan, t_data, t_pairs)
+
+
+def batch_data(dataset: str | Path, pairs: list[PreferencePair]) -> PreferenceBatchData:
+    """Training data for the reward model from labelled pairs of ``dataset``."""
+    refs, idx, labels, conf = index_pairs(pairs)
+    with EpisodeStore.open(dataset) as store:
+        data = SegmentData(store, refs)
+    return PreferenceBatchData(data.states, data.actions, idx, labels, conf)
+
+
+def fit_reward(
+    dataset: str | Path,
+    prefs: str | list[PreferencePair] = "transferred",
+    config: RewardModelConfig | None = None,
+    out: str | Path | None = None,
+    progress: bool = False,
+) -> LearnedReward:
+    """Train the reward model on ``dataset``'s preference set ``prefs`` (a name or pairs)."""
+    pairs = load_pairs(preference_path(dataset, prefs)) if isinstance(prefs, str) else prefs
+    model, _ = train_reward_model(batch_data(dataset, pairs), config, progress=progress)
+    if out is not None:
+        model.save(out)
+    return model
