@@ -203,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arena_parser(sub)
     add_calibrate_parser(sub)
+    from robolearn.certify.cli import add_certify_parser
+
+    add_certify_parser(sub)
     from robolearn.learn.cli import add_train_parser
 
     add_train_parser(sub)
