@@ -33,8 +33,6 @@ class TrainCommandError(RuntimeError):
 
 # --- serl ---------------------------------------------------------------------------------------
 def _add_serl(sub: argparse._SubParsersAction) -> None:
-    from robolearn.envs import ENV_IDS
-
     p = sub.add_parser(
         "serl",
         help="RLPD from demos on the twin, in-process (SERL's learner; state-based)",
@@ -44,7 +42,8 @@ def _add_serl(sub: argparse._SubParsersAction) -> None:
             "policy.safetensors, summary.json."
         ),
     )
-    p.add_argument("--task", choices=sorted(ENV_IDS), default="pick_cube")
+    # No import of robolearn.envs here (MuJoCo): building the parser stays cheap.
+    p.add_argument("--task", default="pick_cube", help="a twin task: reach, pick_cube, ...")
     p.add_argument(
         "--demos",
         default=None,
@@ -124,6 +123,8 @@ def run_serl(args: argparse.Namespace) -> dict[str, Any]:
         raise TrainCommandError(
             f"--hidden must be comma-separated ints, got {args.hidden!r}"
         ) from None
+    if args.task not in ENV_IDS:
+        raise TrainCommandError(f"unknown --task {args.task!r}; known: {', '.join(ENV_IDS)}")
     torch.set_num_threads(max(1, args.threads))
     env_id = ENV_IDS[args.task]
     out = args.out or Path("runs") / f"serl_{args.task}"

@@ -74,6 +74,7 @@ class TrainingLog:
             dynamic_ncols=True,
         )
         self._postfix: dict[str, str] = {}
+        self._train_step: int | None = None  # the step of the last train/* scalars
 
     # --- recording --------------------------------------------------------------------------
     def episode(
@@ -99,8 +100,9 @@ class TrainingLog:
         self, step: int, metrics: Mapping[str, float], *, force: bool = False
     ) -> None:
         """Learner metrics as ``train/<name>``, every ``log_every`` steps (or when forced)."""
-        if not metrics or (step % self.log_every and not force):
+        if not metrics or (step % self.log_every and not force) or step == self._train_step:
             return
+        self._train_step = step
         self._scalars("train", step, metrics)
         if "temperature" in metrics:
             self._postfix["alpha"] = f"{metrics['temperature']:.3g}"

@@ -230,3 +230,183 @@ REACH_CONFIG = {
     "init_temperature": 1e-3,
     "encoder_options": {"normalize": True},
 }
+
+
+# --- resume, interventions, logging ------------------------------------------------------------
+class _Stop(Exception):
+    """Stands in for a kill: raised from the evaluation callback, so no final checkpoint."""
+
+
+def _toy_run(tmp_path, total_steps: int, **kwargs):
+    return train_rlpd(
+        PointGoalEnv(**TOY),
+        demos=_toy_demos(3),
+        total_steps=total_steps,
+        config=RLPDConfig(**{**TOY_CONFIG, "hidden_dims": (16, 16)}, seed=0),
+        eval_env=PointGoalEnv(**TOY),
+        eval_every=50,
+        eval_episodes=3,
+        learning_starts=30,
+        seed=0,
+        checkpoint_dir=tmp_path / "ckpt",
+        checkpoint_every=40,
+        **kwargs,
+    )
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
+    """Same seed, one run straight through and one interrupted at step 150 (after the
+    checkpoint of the first episode end past step 120) and resumed: identical agents,
+    curves and counters, because checkpoints fall on episode ends and carry the env's RNG."""
+    torch.set_num_threads(1)
+    straight = _toy_run(tmp_path / "a", 260)
+
+    def stop(step: int, info: dict) -> None:
+        if step == 150:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        _toy_run(tmp_path / "b", 260, callback=stop)
+    from robolearn.learn.learner import Learner
+
+    saved = Learner.load(tmp_path / "b" / "ckpt")
+    assert 120 <= saved.env_steps <= 150 and len(saved.online) == saved.env_steps
+    resumed = _toy_run(tmp_path / "b", 260, resume=True)
+    assert resumed.resumed_from == saved.env_steps
+    for name in ("env_steps", "updates", "episodes", "train_successes"):
+        assert getattr(resumed, name) == getattr(straight, name), name
+    assert resumed.updates == 2 * (260 - 30 + 1)
+    assert [(p.step, p.success_rate, p.mean_return) for p in resumed.curve] == [
+        (p.step, p.success_rate, p.mean_return) for p in straight.curve
+    ]
+    sa, sb = straight.agent.state_dict(), resumed.agent.state_dict()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+def test_resume_needs_a_checkpoint_dir_and_starts_fresh_without_a_checkpoint(tmp_path):
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        train_rlpd(PointGoalEnv(**TOY), total_steps=10, resume=True)
+    result = _toy_run(tmp_path, 40, resume=True)
+    assert result.resumed_from is None and result.env_steps == 40
+    assert result.last_checkpoint is not None and result.last_checkpoint.name.endswith("-40")
+
+
+def _scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(log_dir))
+    events.Reload()
+    return {
+        tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
+    }
+
+
+def test_tensorboard_scalars_and_learning_curve_png(tmp_path):
+    torch.set_num_threads(1)
+    result = train_rlpd(
+        PointGoalEnv(**TOY),
+        demos=_toy_demos(3),
+        total_steps=200,
+        config=RLPDConfig(**{**TOY_CONFIG, "hidden_dims": (16, 16)}),
+        eval_env=PointGoalEnv(**TOY),
+        eval_every=100,
+        eval_episodes=3,
+        learning_starts=50,
+        log_dir=tmp_path / "run",
+        log_every=10,
+    )
+    scalars = _scalars(tmp_path / "run")
+    for tag in (
+        "episode/return",
+        "episode/success",
+        "episode/length",
+        "eval/success_rate",
+        "eval/return",
+        "train/critic_loss",
+        "train/actor_loss",
+        "train/q",
+        "train/temperature",
+        "train/utd",
+        "train/intervention_rate",
+    ):
+        assert tag in scalars, (tag, sorted(scalars))
+    assert [s for s, _ in scalars["eval/success_rate"]] == [0, 100, 200]
+    assert len(scalars["episode/return"]) == result.episodes
+    assert sum(v for _, v in scalars["episode/success"]) == result.train_successes
+    train_steps = [s for s, _ in scalars["train/q"]]
+    assert train_steps[0] == 50 and train_steps[-1] == 200 and len(train_steps) == 16
+    assert all(v == pytest.approx(2.0) for _, v in scalars["train/utd"])  # utd_ratio 2
+    assert all(v == 0.0 for _, v in scalars["train/intervention_rate"])
+    temperature = scalars["train/temperature"][-1][1]
+    assert temperature == pytest.approx(result.agent.temperature, rel=1e-5)
+    import matplotlib.image
+
+    png = matplotlib.image.imread(result.learning_curve)
+    assert result.learning_curve == tmp_path / "run" / "learning_curve.png"
+    assert png.ndim == 3 and png.shape[0] > 300 and png.std() > 0.05  # not a blank image
+
+
+class _RecordInfos(gym.Wrapper):
+    """Keeps every step's info (outside the intervention wrapper)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.infos: list[dict] = []
+
+    def step(self, action):
+        out = self.env.step(action)
+        self.infos.append(out[4])
+        return out
+
+
+def test_interventions_go_into_both_buffers_and_are_logged(tmp_path):
+    """HIL-SERL on the twin: a simulated operator (the scripted reach expert) takes over for 8
+    of every 20 steps; exactly those steps, with the operator's executed actions, are added to
+    the demo buffer as well as the online one, and the intervention rate reaches TensorBoard."""
+    pytest.importorskip("mujoco")
+    import robolearn.envs  # noqa: F401
+    from robolearn.learn.simulated_operator import SimulatedOperator, SimulatedOperatorConfig
+    from robolearn.teleop.intervention import InterventionWrapper
+    from robolearn.teleop.scripted import ScriptedConfig, ScriptedTeleop
+
+    torch.set_num_threads(1)
+    base = gym.make("robolearn/PandaReach-v0")
+    expert = ScriptedTeleop(ScriptedConfig(task="reach"), expert=base.unwrapped.task.make_expert())
+    operator = SimulatedOperator(expert, SimulatedOperatorConfig(patience=12, takeover_steps=8))
+    env = _RecordInfos(InterventionWrapper(base, operator))
+    demos = collect_expert_demos(gym.make("robolearn/PandaReach-v0"), 1, seed=5)
+    n_prior = len(demos)
+    result = train_rlpd(
+        env,
+        demos=demos,
+        total_steps=120,
+        config=RLPDConfig(hidden_dims=(16, 16), batch_size=16, utd_ratio=1, num_critics=2),
+        eval_every=0,
+        eval_episodes=0,
+        learning_starts=20,
+        log_dir=tmp_path / "run",
+        log_every=10,
+    )
+    env.close()
+    learner = result.learner
+    intervened = np.array([info["intervened"] for info in env.infos])
+    executed = np.stack([info["executed_action"] for info in env.infos])
+    assert len(intervened) == 120 and 0.3 < intervened.mean() < 0.5
+    assert result.intervention_steps == intervened.sum() == learner.intervention_steps
+    assert len(learner.online) == 120 and len(learner.demos) == n_prior + intervened.sum()
+    # the online buffer stores what ran (the operator's action when it acted) ...
+    np.testing.assert_array_equal(learner.online.action[:120], executed)
+    # ... and the demo buffer the intervention steps, in order, after the prior demos
+    np.testing.assert_array_equal(
+        learner.demos.action[n_prior : len(learner.demos)], executed[intervened]
+    )
+    np.testing.assert_array_equal(
+        learner.demos.obs["state"][n_prior : len(learner.demos)],
+        learner.online.obs["state"][:120][intervened],
+    )
+    scalars = _scalars(tmp_path / "run")
+    per_episode = [v for _, v in scalars["episode/intervention_rate"]]
+    ends = [i for i, info in enumerate(env.infos) if "intervention_rate" in info]
+    assert per_episode == pytest.approx([env.infos[i]["intervention_rate"] for i in ends])
+    assert scalars["train/intervention_rate"][-1] == (120, pytest.approx(intervened.mean()))

@@ -1,0 +1,113 @@
+"""`robolearn train serl`: a tiny-budget run on the twin from the shipped sample dataset, with
+interventions, and the errors a user can make."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from robolearn.cli.main import main
+from robolearn.learn.learner import Learner
+
+pytest.importorskip("mujoco")
+
+TINY = [
+    "--utd=1",
+    "--hidden=16,16",
+    "--batch-size=16",
+    "--critics=2",
+    "--eval-every=0",
+    "--eval-episodes=1",
+    "--no-progress",
+]
+
+
+def _run(capsys, *args: str) -> tuple[int, dict | None, str]:
+    capsys.readouterr()
+    code = main(["train", "serl", *args])
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if code == 0 else None, err
+
+
+def test_serl_from_the_sample_dataset(tmp_path, capsys, monkeypatch):
+    """The README's command at a tiny budget: demos from datasets/sample_pick_cube (found in
+    the shipped datasets folder from any working directory), all outputs written."""
+    torch.set_num_threads(1)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "runs" / "tiny"
+    code, summary, err = _run(
+        capsys,
+        "--task=pick_cube",
+        "--demos=datasets/sample_pick_cube",
+        "--steps=60",
+        "--learning-starts=30",
+        "--checkpoint-every=50",
+        f"--out={out}",
+        *TINY,
+    )
+    assert code == 0, err
+    assert summary["env_id"] == "robolearn/PandaPickCube-v0"
+    assert summary["env_steps"] == 60 and summary["updates"] == 31
+    assert summary["demo_transitions"] == 169  # the sample dataset's 4 episodes
+    assert summary["online_transitions"] == 60
+    assert [p["step"] for p in summary["curve"]] == [0, 60]
+    assert json.loads((out / "summary.json").read_text()) == summary
+    for name in ("policy.safetensors", "learning_curve.png", "run.json"):
+        assert (out / name).is_file(), name
+    assert list(out.glob("events.out.tfevents.*"))
+    assert Learner.load(out / "checkpoints").env_steps == 60
+
+
+def test_serl_with_expert_demos_and_a_simulated_operator(tmp_path, capsys):
+    torch.set_num_threads(1)
+    code, summary, err = _run(
+        capsys,
+        "--task=reach",
+        "--demos=expert:1",
+        "--steps=100",
+        "--learning-starts=50",
+        "--intervene=scripted",
+        "--intervene-patience=10",
+        "--intervene-steps=10",
+        f"--out={tmp_path / 'run'}",
+        *TINY,
+    )
+    assert code == 0, err
+    assert "transitions from 1 scripted episodes" in err
+    # takeovers of 10 steps after every 10 policy steps (an episode that ends early cuts one)
+    assert 0.3 <= summary["intervention_rate"] <= 0.5
+    demos = Learner.load(tmp_path / "run" / "checkpoints").demos
+    assert summary["demo_transitions"] == len(demos) > summary["intervention_steps"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--task=reach", "--demos=datasets/sample_pick_cube"], "not 'reach'"),
+        (["--demos=datasets/sample_pick_cube", "--reward=dense"], "sparse reward"),
+        (["--demos=expert:x"], "integer N"),
+        (["--demos=nowhere/at_all"], "no dataset here"),
+        (["--task=fly"], "unknown --task"),
+        (["--hidden=a,b"], "comma-separated"),
+        (["--intervene=scripted", "--intervene-steps=0", "--demos=expert:1", "--task=reach"], ""),
+    ],
+)
+def test_serl_argument_errors(tmp_path, capsys, args, message):
+    code, _, err = _run(capsys, f"--out={tmp_path / 'run'}", "--steps=5", *TINY, *args)
+    assert code == 2 and "robolearn train serl:" in err and message in err
+
+
+def test_serl_refuses_to_overwrite_a_run_without_resume(tmp_path, capsys):
+    torch.set_num_threads(1)
+    out = tmp_path / "run"
+    args = ["--task=reach", "--steps=20", "--learning-starts=10", f"--out={out}", *TINY]
+    code, first, err = _run(capsys, *args)
+    assert code == 0, err
+    code, _, err = _run(capsys, *args)
+    assert code == 2 and "--resume" in err
+    code, again, err = _run(capsys, *args, "--resume")  # already at --steps: nothing to do
+    assert code == 0 and again["resumed_from"] == 20 and again["updates"] == first["updates"]
+    code, longer, err = _run(capsys, *args[:1], "--steps=30", *args[2:], "--resume")
+    assert code == 0 and longer["env_steps"] == 30 and longer["updates"] == 21
