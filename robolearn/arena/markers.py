@@ -125,7 +125,7 @@ def detect_markers(
     is kept."""
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
     params = cv2.aruco.DetectorParameters()
-    params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
+    params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_APRILTAG
     detector = cv2.aruco.ArucoDetector(fiducials.aruco_dictionary(), params)
     corners, ids, _ = detector.detectMarkers(gray)
     known = fiducials.by_id()

@@ -58,7 +58,7 @@ def _fit(
         grad = w - (games * sig).sum(axis=1) - prior_games * sig0
         curv = games * sig * (1.0 - sig)
         hess = curv - np.diag(curv.sum(axis=1) + prior_games * sig0 * (1.0 - sig0))
-        step = np.linalg.solve(hess, grad)
+        step = np.linalg.lstsq(hess, grad, rcond=None)[0]  # singular without a prior
         theta -= step
         if np.max(np.abs(step)) < tol:
             break
