@@ -128,6 +128,7 @@ BENCHMARKS = {
     "learner": "robolearn.bench.learner_throughput",
     "sample-efficiency": "robolearn.bench.sample_efficiency",
     "arena": "robolearn.bench.arena_throughput",
+    "alignment": "robolearn.bench.alignment",
 }
 
 
@@ -209,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     from robolearn.learn.cli import add_train_parser
 
     add_train_parser(sub)
+    from robolearn.preference.cli import add_pearl_parser
+
+    add_pearl_parser(sub)
+    from robolearn.label.cli import add_label_parser
+
+    add_label_parser(sub)
     return parser
 
 

@@ -11,3 +11,7 @@ Robotic Manipulation", ICML 2024, https://arxiv.org/abs/2306.03615.
 - `offline`: advantage-weighted behaviour cloning on a (learned) reward.
 - `pipeline`: the steps on datasets; `evaluation`: `robolearn pearl report`.
 """
+
+# torch's optimizers import triton on first use; after OSMesa is loaded that segfaults (see
+# robolearn/learn/__init__.py), and robolearn.learn imports it first.
+import robolearn.learn  # noqa: E402, F401
