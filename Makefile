@@ -21,19 +21,25 @@ $(STAMP): pyproject.toml setup.py
 	$(PY) -m pip install -e '.[dev,ros,hardware,teleop,robomimic,cluster]'
 	@touch $@
 
-# libosmesa6: offscreen MuJoCo rendering without a GPU.
+# libosmesa6: offscreen MuJoCo rendering without a GPU. chromium + chromium-driver: the
+# labelling page's end-to-end test (headless). One apt-get call installs whatever is missing.
 sysdeps:
-	@if ldconfig -p 2>/dev/null | grep -q libOSMesa || dpkg -s libosmesa6 >/dev/null 2>&1; then \
-	  :; \
-	else \
+	@missing=; \
+	if ! { ldconfig -p 2>/dev/null | grep -q libOSMesa || dpkg -s libosmesa6 >/dev/null 2>&1; }; then \
+	  missing="$$missing libosmesa6"; fi; \
+	if ! { command -v chromium >/dev/null || dpkg -s chromium >/dev/null 2>&1; }; then \
+	  missing="$$missing chromium"; fi; \
+	if ! { command -v chromedriver >/dev/null || dpkg -s chromium-driver >/dev/null 2>&1; }; then \
+	  missing="$$missing chromium-driver"; fi; \
+	if [ -n "$$missing" ]; then \
 	  command -v apt-get >/dev/null || \
-	    { echo "error: install the OSMesa library (Debian/Ubuntu: libosmesa6) by hand" >&2; exit 1; }; \
+	    { echo "error: install by hand (Debian/Ubuntu package names):$$missing" >&2; exit 1; }; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
 	  elif command -v sudo >/dev/null; then SUDO=sudo; \
-	  else echo "error: libosmesa6 is missing; as root run: apt-get install -y libosmesa6" >&2; exit 1; fi; \
-	  echo "installing libosmesa6 (offscreen MuJoCo rendering)"; \
+	  else echo "error: missing system packages; as root run: apt-get install -y$$missing" >&2; exit 1; fi; \
+	  echo "installing$$missing (offscreen MuJoCo rendering; headless Chromium for the labelling test)"; \
 	  $$SUDO apt-get update && \
-	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libosmesa6; \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$$missing; \
 	fi
 
 # Offscreen rendering through OSMesa unless the caller chose another backend (e.g. MUJOCO_GL=egl).
