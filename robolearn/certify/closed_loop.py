@@ -80,8 +80,9 @@ class RandomPerturbation(ObservationPerturbation):
 
 @PERTURBATIONS.register("pgd")
 class PGDAttack(ObservationPerturbation):
-    """``max_{||delta|| <= eps} ||pi(x + delta) - pi(x)||`` by ``steps`` of l2 PGD with
-    normalised gradient steps of ``2.5 eps / steps`` from a random start (Madry et al. 2018)."""
+    """``max_{||delta|| <= eps} ||pi(x + delta) - pi(x)||`` by ``steps`` of l2 PGD (Madry et al.
+    2018) from a random start: normalised gradient steps of length ``eps``, projection onto the
+    ball, the best iterate kept; ``restarts`` random starts."""
 
     def __init__(self, *, epsilon: float, steps: int = 10, restarts: int = 1) -> None:
         if steps < 1 or restarts < 1:
@@ -100,21 +101,22 @@ class PGDAttack(ObservationPerturbation):
         with torch.no_grad():
             clean = policy.forward(x)
         best_d, best_v = torch.zeros_like(x), torch.full((len(x),), -1.0)
-        alpha = 2.5 * eps / self.steps
         for _ in range(self.restarts):
             d = torch.randn(x.shape, generator=self.gen)
             d = eps * d / d.norm(dim=-1, keepdim=True).clamp_min(1e-12) * 0.5
-            for _ in range(self.steps):
+            for k in range(self.steps + 1):
                 d.requires_grad_(True)
                 dev = (policy.forward(x + d) - clean).norm(dim=-1)
                 (grad,) = torch.autograd.grad(dev.sum(), d)
                 with torch.no_grad():
-                    d = d + alpha * grad / grad.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+                    better = dev > best_v  # keep the best iterate, not the last
+                    best_d[better], best_v[better] = d[better], dev[better]
+                    if k == self.steps:
+                        break
+                    # steps of size eps: with the projection and the best iterate kept, large
+                    # steps find the worst direction fastest (a power iteration on J^T J)
+                    d = d + eps * grad / grad.norm(dim=-1, keepdim=True).clamp_min(1e-12)
                     d = d * (eps / d.norm(dim=-1, keepdim=True).clamp_min(eps))  # project
-            with torch.no_grad():
-                dev = (policy.forward(x + d) - clean).norm(dim=-1)
-                better = dev > best_v
-                best_d[better], best_v[better] = d[better], dev[better]
         return best_d.detach()
 
     def __call__(self, policy: CertifiablePolicy, x: np.ndarray) -> np.ndarray:
