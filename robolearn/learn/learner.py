@@ -72,6 +72,9 @@ class Learner:
 
     ``learning_starts``: no updates before this many environment steps. ``seed`` seeds the
     minibatch sampling (the agent's own randomness is seeded by its config).
+
+    Not thread-safe: a node that receives transitions on one thread and updates on another
+    holds a lock around `add`, `update` and `save`.
     """
 
     def __init__(
@@ -199,10 +202,11 @@ class Learner:
             agent.fit_observation_stats(_stats_sample(self.online, self.demos))
         g = cfg.utd_ratio
         n_online, n_demo = cfg.split() if self.demos is not None else (cfg.batch_size, 0)
+        demos = self.demos if n_demo > 0 else None  # demo_fraction 0: plain online batches
         metrics: dict[str, float] = {}
         for _ in range(new_env_steps):
             online = self.online.sample(g * n_online, self.rng)
-            demo = self.demos.sample(g * n_demo, self.rng) if self.demos is not None else None
+            demo = demos.sample(g * n_demo, self.rng) if demos is not None else None
             metrics = agent.update(online, demo)
             self.updates += g
         metrics["temperature"] = agent.temperature

@@ -283,6 +283,7 @@ class _Loop:
         if Learner.latest(self.checkpoint_dir) is None:
             log.warning("no checkpoint under %s yet: starting a fresh run", self.checkpoint_dir)
             return None
+        log.info("resuming from %s (demos, config and agent come from it)", self.checkpoint_dir)
         learner = Learner.load(
             self.checkpoint_dir,
             agent=agent,
