@@ -35,7 +35,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -199,7 +199,7 @@ class Learner:
             return {}
         agent, cfg = self.agent, self.agent.config
         if agent.needs_observation_stats:
-            agent.fit_observation_stats(_stats_sample(self.online, self.demos))
+            agent.fit_observation_stats(_stats_sample(self.online, self.demos, agent.encoder.keys))
         g = cfg.utd_ratio
         n_online, n_demo = cfg.split() if self.demos is not None else (cfg.batch_size, 0)
         demos = self.demos if n_demo > 0 else None  # demo_fraction 0: plain online batches
@@ -377,12 +377,14 @@ class Learner:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-def _stats_sample(online: ReplayBuffer, demos: ReplayBuffer | None) -> dict[str, np.ndarray]:
-    """Every observation so far: the online buffer's and the demos'."""
+def _stats_sample(
+    online: ReplayBuffer, demos: ReplayBuffer | None, keys: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Every observation so far of the given keys: the online buffer's and the demos'."""
     parts = [online] + ([demos] if demos is not None else [])
     return {
         key: np.concatenate([p.obs[key][: len(p)] for p in parts])
-        for key in online.obs
+        for key in keys
         if all(key in p.obs for p in parts)
     }
 
