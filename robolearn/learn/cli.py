@@ -290,12 +290,21 @@ def _nan_to_none(x: float) -> float | None:
 
 
 # --- registration -------------------------------------------------------------------------------
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_serl]
+def _add_classifier(sub: argparse._SubParsersAction) -> None:
+    # robolearn train classifier: SERL's reward classifier (robolearn.learn.reward_classifier)
+    from robolearn.learn.reward_classifier import add_classifier_subcommand
+
+    add_classifier_subcommand(sub)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_serl, _add_classifier]
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `train` and its algorithms on the top-level parser's subparsers."""
-    train = subparsers.add_parser("train", help="train policies: serl (RLPD from demos)")
+    train = subparsers.add_parser(
+        "train", help="train policies: serl (RLPD from demos), classifier (reward classifier)"
+    )
     sub = train.add_subparsers(dest="train_command", required=True, metavar="ALGORITHM")
     for add in SUBCOMMANDS:
         add(sub)
