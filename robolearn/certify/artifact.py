@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from robolearn.certify.bounds import certify_lipschitz
-from robolearn.certify.policy import CertifiablePolicy, load_policy
+from robolearn.certify.policy import CertifiablePolicy, load_policy, resolve_policy_path
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,9 @@ BOUND_RTOL = 1e-6  # recomputed vs recorded bound (same float64 SVDs: agree to r
 
 
 def certificate_path(policy_path: str | Path) -> Path:
-    """``policy.safetensors`` -> ``policy.cert.json`` (same folder)."""
-    p = Path(policy_path)
+    """``policy.safetensors`` -> ``policy.cert.json`` (same folder; for a learner checkpoint
+    directory, beside its ``agent.safetensors``)."""
+    p = resolve_policy_path(policy_path) if Path(policy_path).is_dir() else Path(policy_path)
     return p.with_name(p.stem + ".cert.json")
 
 
@@ -74,7 +75,7 @@ def create_certificate(
     """
     from robolearn import __version__
 
-    policy_path = Path(policy_path)
+    policy_path = resolve_policy_path(policy_path)
     policy = load_policy(policy_path)
     report = certify_lipschitz(policy.network)
     info = policy.metadata
@@ -178,7 +179,9 @@ def verify_certificate(
 
     With ``rerun`` (and a twin ``env``), also re-run the closed-loop PGD check at the recorded
     epsilon: the attack must stay within the certificate."""
-    policy_path = Path(policy_path)
+    policy_path = (
+        resolve_policy_path(policy_path) if Path(policy_path).is_dir() else Path(policy_path)
+    )
     result = Verification(str(policy_path), str(certificate_path(policy_path)))
     try:
         cert = read_certificate(policy_path)

@@ -107,6 +107,13 @@ def require_certificate(
     """
     cfg = config or CertificationConfig()
     policy_path = Path(policy_path)
+    if policy_path.is_dir():  # a learner checkpoint directory: its agent.safetensors
+        from robolearn.certify.policy import resolve_policy_path
+
+        try:
+            policy_path = resolve_policy_path(policy_path)
+        except FileNotFoundError:
+            pass  # reported as missing below
     enforce = cfg.required and backend in cfg.hardware_backends
     try:
         cert = _check(policy_path, cfg)

@@ -231,6 +231,13 @@ class LipschitzMLP(nn.Module):
             for a, b in zip(dims[:-1], dims[1:], strict=True):
                 blocks += [make(a, b), act()]
             blocks.append(make(dims[-1], self.out_dim))
+        if self.constrained and self.lipschitz > 1.0:
+            # Start from the outputs of an L=1 network, not L-times-larger random actions: the
+            # last bias (and, where the norm may be below 1, the last weight) scaled by 1/L.
+            with torch.no_grad():
+                blocks[-1].bias.mul_(1.0 / self.lipschitz)
+                if layer == "spectral":
+                    blocks[-1].weight.mul_(1.0 / self.lipschitz)
         self.body = nn.Sequential(*blocks)
 
     @torch.no_grad()

@@ -198,12 +198,28 @@ POLICY_FORMATS.register(BC_FORMAT)(_load_bc)
 POLICY_FORMATS.register(RLPD_FORMAT)(_load_rlpd)
 
 
+AGENT_FILE = "agent.safetensors"  # the agent inside a learner checkpoint directory
+
+
+def resolve_policy_path(path: str | Path) -> Path:
+    """The checkpoint file: ``path`` itself, or ``path/agent.safetensors`` for a learner
+    checkpoint directory (`robolearn.learn.learner`)."""
+    path = Path(path)
+    if path.is_dir():
+        agent = path / AGENT_FILE
+        if not agent.is_file():
+            raise FileNotFoundError(f"{path} is a directory without {AGENT_FILE}")
+        return agent
+    return path
+
+
 def load_policy(path: str | Path) -> CertifiablePolicy:
-    """A certifiable policy from a safetensors checkpoint (format from its metadata)."""
+    """A certifiable policy from a safetensors checkpoint (format from its metadata), or from a
+    learner checkpoint directory (its ``agent.safetensors``)."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    path = Path(path)
+    path = resolve_policy_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no policy checkpoint at {path}")
     with safe_open(str(path), framework="pt") as f:

@@ -1,4 +1,4 @@
-"""The closed-loop certificate ||pi(o + d) - pi(o)|| <= L eps, on a known network and in the twin."""
+"""The closed-loop certificate ||pi(o + d) - pi(o)|| <= L eps: a known network, the twin."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ torch.set_num_threads(1)
 def certified(tmp_path: Path) -> Path:
     torch.manual_seed(0)
     net = LipschitzMLP(35, 7, (32, 32), lipschitz=20.0)
+    torch.nn.init.orthogonal_(net.body[-1].weight)  # a trained-size last layer: L close to 20
     path = save_bc_policy(net, tmp_path / "policy.safetensors", task="pick_cube", dataset="unit")
     create_certificate(path, epsilon=0.01)
     return path

@@ -56,3 +56,18 @@ def test_rlpd_actor_matches_the_agent_and_counts_normalisation(tmp_path: Path) -
     # without the normalisation in the chain the bound would be ~100x smaller
     inner = certify_lipschitz(policy.network.mlp).certified_upper
     assert report.certified_upper > 10 * inner
+
+
+def test_learner_checkpoint_directory_is_certified_and_gated(tmp_path: Path) -> None:
+    from robolearn.certify.artifact import create_certificate
+    from robolearn.certify.gate import CertificateRefused, require_certificate
+
+    ckpt = tmp_path / "ckpt-000001-step-100"
+    agent = RLPDAgent(OBS, ACT, RLPDConfig(hidden_dims=(16, 16), batch_size=16))
+    agent.save(ckpt / "agent.safetensors")
+    with pytest.raises(CertificateRefused) as info:
+        require_certificate(ckpt, "franka")
+    assert info.value.reason == "missing"
+    cert = create_certificate(ckpt, epsilon=0.01)
+    assert (ckpt / "agent.cert.json").is_file()
+    assert require_certificate(ckpt, "franka")["policy_sha256"] == cert["policy_sha256"]
