@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -37,6 +38,7 @@ from torch import nn
 from tqdm import tqdm
 
 from robolearn.data.store import EpisodeStore
+from robolearn.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +48,10 @@ FORMAT_VERSION = 1
 
 @dataclass(kw_only=True)
 class RewardModelConfig:
-    """``type``: ``rrl`` (Gaussian rewards + KL, PEARL) or ``bt`` (plain Bradley-Terry)."""
+    """``type``: ``rrl`` (Gaussian rewards + KL, PEARL) or ``bt`` (plain Bradley-Terry), the
+    names in `REWARD_LOSSES`."""
 
-    type: Literal["rrl", "bt"] = "rrl"
+    type: str = "rrl"  # a name in REWARD_LOSSES
     hidden_dims: tuple[int, ...] = (64, 64)
     kl_weight: float = 0.3  # lambda of L_KL (RRL only)
     ensemble: int = 1  # members, each trained on a bootstrap resample of the pairs
@@ -60,8 +63,9 @@ class RewardModelConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.type not in ("rrl", "bt"):
-            raise ValueError(f"reward model type must be 'rrl' or 'bt', got {self.type!r}")
+        if self.type not in REWARD_LOSSES:
+            known = ", ".join(REWARD_LOSSES.names())
+            raise ValueError(f"unknown reward model type {self.type!r}; known: {known}")
         self.hidden_dims = tuple(int(h) for h in self.hidden_dims)
         for name in ("ensemble", "epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
@@ -117,7 +121,22 @@ def kl_to_standard_normal(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tens
     return 0.5 * (mu.pow(2) + log_var.exp() - 1.0 - log_var)
 
 
-def preference_loss(
+def cross_entropy(
+    returns_a: torch.Tensor, returns_b: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """L_CE: Bradley-Terry cross-entropy, ``P(a > b) = sigmoid(R_a - R_b)``, weighted mean."""
+    ce = nn.functional.binary_cross_entropy_with_logits(
+        returns_a - returns_b, labels, reduction="none"
+    )
+    return (ce * weights).sum() / weights.sum().clamp_min(1e-8)
+
+
+PreferenceLoss = Callable[..., tuple[torch.Tensor, dict[str, float]]]
+REWARD_LOSSES: Registry[PreferenceLoss] = Registry("reward model type")
+
+
+@REWARD_LOSSES.register("bt")
+def bradley_terry_loss(
     net: GaussianRewardNet,
     x_a: torch.Tensor,
     x_b: torch.Tensor,
@@ -125,26 +144,33 @@ def preference_loss(
     weights: torch.Tensor,
     config: RewardModelConfig,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """L_CE (+ lambda L_KL for RRL) on a batch of segment pairs (B, L, in_dim)."""
+    """Plain Bradley-Terry: L_CE on the summed means (the variance head is unused)."""
+    mu_a, _ = net(x_a)
+    mu_b, _ = net(x_b)
+    l_ce = cross_entropy(mu_a.sum(1), mu_b.sum(1), labels, weights)
+    return l_ce, {"l_ce": float(l_ce.detach())}
+
+
+@REWARD_LOSSES.register("rrl")
+def robust_reward_loss(
+    net: GaussianRewardNet,
+    x_a: torch.Tensor,
+    x_b: torch.Tensor,
+    labels: torch.Tensor,
+    weights: torch.Tensor,
+    config: RewardModelConfig,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """RRL: L_CE on returns of sampled rewards ``mu + sigma * eps`` plus ``lambda * L_KL``."""
     mu_a, lv_a = net(x_a)
     mu_b, lv_b = net(x_b)
-    if config.type == "rrl":
-        r_a = mu_a + torch.randn_like(mu_a) * (0.5 * lv_a).exp()  # reparameterised samples
-        r_b = mu_b + torch.randn_like(mu_b) * (0.5 * lv_b).exp()
-    else:
-        r_a, r_b = mu_a, mu_b
-    logits = r_a.sum(dim=1) - r_b.sum(dim=1)  # log-odds that a is preferred
-    ce = nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
-    l_ce = (ce * weights).sum() / weights.sum().clamp_min(1e-8)
-    loss = l_ce
-    metrics = {"l_ce": float(l_ce.detach())}
-    if config.type == "rrl":
-        l_kl = 0.5 * (
-            kl_to_standard_normal(mu_a, lv_a).mean() + kl_to_standard_normal(mu_b, lv_b).mean()
-        )
-        loss = loss + config.kl_weight * l_kl
-        metrics["l_kl"] = float(l_kl.detach())
-    return loss, metrics
+    r_a = mu_a + torch.randn_like(mu_a) * (0.5 * lv_a).exp()  # reparameterised samples
+    r_b = mu_b + torch.randn_like(mu_b) * (0.5 * lv_b).exp()
+    l_ce = cross_entropy(r_a.sum(1), r_b.sum(1), labels, weights)
+    l_kl = 0.5 * (
+        kl_to_standard_normal(mu_a, lv_a).mean() + kl_to_standard_normal(mu_b, lv_b).mean()
+    )
+    loss = l_ce + config.kl_weight * l_kl
+    return loss, {"l_ce": float(l_ce.detach()), "l_kl": float(l_kl.detach())}
 
 
 class LearnedReward:
@@ -261,6 +287,7 @@ def train_reward_model(
         else np.ones(len(data.labels), np.float32)
     )
     m = len(data.pairs)
+    loss_fn = REWARD_LOSSES.get(config.type)
     nets, history = [], []
     bar = tqdm(
         total=config.ensemble * config.epochs, desc=f"reward ({config.type})", disable=not progress
@@ -275,7 +302,7 @@ def train_reward_model(
             for start in range(0, m, config.batch_size):
                 b = order[start : start + config.batch_size]
                 pa, pb = data.pairs[b, 0], data.pairs[b, 1]
-                loss, metrics = preference_loss(net, xt[pa], xt[pb], labels[b], weights[b], config)
+                loss, metrics = loss_fn(net, xt[pa], xt[pb], labels[b], weights[b], config)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
