@@ -469,6 +469,7 @@ def run_arena(
     conditions = load_suite(config.suite)
     config_file = out / "config.json"
     payload = {"config": config.to_json(), "conditions": [c.to_json() for c in conditions]}
+    payload = json.loads(json.dumps(payload))  # tuples -> lists, as read back from the file
     if config_file.is_file():
         saved = json.loads(config_file.read_text())
         if saved != payload:
