@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 CERT_FORMAT = "robolearn.certificate"
 CERT_VERSION = 1
-BOUND_RTOL = 1e-6  # recomputed vs recorded bound (same float64 SVDs: agree to rounding)
+BOUND_RTOL = 1e-6
+DEFAULT_EPSILON = 0.01  # recomputed vs recorded bound (same float64 SVDs: agree to rounding)
 
 
 def certificate_path(policy_path: str | Path) -> Path:
@@ -60,7 +61,7 @@ def file_sha256(path: str | Path) -> str:
 def create_certificate(
     policy_path: str | Path,
     *,
-    epsilon: float = 0.01,
+    epsilon: float | None = None,
     closed_loop: dict[str, Any] | None = None,
     smoothing: dict[str, Any] | None = None,
     empirical_lower: float | None = None,
@@ -72,6 +73,8 @@ def create_certificate(
 
     ``closed_loop`` / ``smoothing`` are the ``as_dict()`` of a `ClosedLoopCheck` /
     `SmoothingCertificate` when those were run; ``empirical_lower`` an already measured lower bound.
+    Parts not given are kept from an existing certificate of the same weights (same sha256);
+    ``epsilon=None`` keeps its epsilon (else 0.01).
     """
     from robolearn import __version__
 
@@ -79,6 +82,20 @@ def create_certificate(
     policy = load_policy(policy_path)
     report = certify_lipschitz(policy.network)
     info = policy.metadata
+    digest = file_sha256(policy_path)
+    try:  # keep the parts of a current certificate that this call does not redo
+        old = read_certificate(policy_path)
+    except (FileNotFoundError, ValueError):
+        old = {}
+    if old.get("policy_sha256") != digest:
+        old = {}
+    if epsilon is None:
+        epsilon = float(old.get("epsilon", DEFAULT_EPSILON))
+    if closed_loop is None and old.get("epsilon") == epsilon:
+        closed_loop = old.get("closed_loop")  # a check at another epsilon is dropped
+    smoothing = smoothing if smoothing is not None else old.get("smoothing")
+    if empirical_lower is None:
+        empirical_lower = (old.get("lipschitz") or {}).get("empirical_lower")
     lipschitz = {
         **report.as_dict(),
         "empirical_lower": empirical_lower,
@@ -90,7 +107,7 @@ def create_certificate(
         "format": CERT_FORMAT,
         "format_version": CERT_VERSION,
         "policy": policy_path.name,
-        "policy_sha256": file_sha256(policy_path),
+        "policy_sha256": digest,
         "lipschitz": lipschitz,
         "epsilon": float(epsilon),
         "certified_action_deviation": report.certified_upper * float(epsilon),

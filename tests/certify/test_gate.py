@@ -118,3 +118,15 @@ def test_config_from_yaml(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("certification:\n  max_lipshitz: 40\n")
     with pytest.raises(ValueError, match="unknown certification setting"):
         CertificationConfig.from_yaml(tmp_path / "bad.yaml")
+
+
+def test_certificate_parts_are_merged_for_the_same_weights(certified: Path) -> None:
+    smoothing = {"sigma": 0.01, "confidence": 0.95, "rows": []}
+    create_certificate(certified, smoothing=smoothing)
+    create_certificate(certified, epsilon=0.01, closed_loop={"violations": 0, "epsilon": 0.01})
+    cert = read_certificate(certified)
+    assert cert["smoothing"] == smoothing and cert["sigma"] == 0.01
+    assert cert["closed_loop"]["violations"] == 0
+    create_certificate(certified, epsilon=0.05)  # a new epsilon drops the old closed-loop check
+    cert = read_certificate(certified)
+    assert cert["closed_loop"] is None and cert["smoothing"] == smoothing
