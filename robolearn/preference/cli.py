@@ -161,13 +161,38 @@ def cmd_train(args: argparse.Namespace) -> int:
     env = gym.make(ENV_IDS[args.task], reward_type="dense", terminate_on_success=False)
     if reward is not None:
         env = LearnedRewardWrapper(env, reward)
+    demos = _demos(args.dataset, env, reward) if args.dataset else None
+    config = RLPDConfig(
+        hidden_dims=tuple(args.hidden), batch_size=args.batch_size, utd_ratio=args.utd,
+        discount=args.discount, init_temperature=args.init_temperature,
+        encoder_options={"normalize": True}, seed=args.seed,
+    )  # fmt: skip
     result = train_rlpd(
-        env, demos=args.dataset, total_steps=args.steps, config=RLPDConfig(utd_ratio=args.utd),
+        env, demos=demos, total_steps=args.steps, config=config, seed=args.seed,
         eval_every=args.eval_every, eval_episodes=args.eval_episodes,
-        learning_starts=min(1000, args.steps // 2), checkpoint=args.checkpoint,
+        learning_starts=min(args.learning_starts, args.steps // 2), checkpoint=args.checkpoint,
     )  # fmt: skip
     print(json.dumps({"learner": "rlpd", **result.as_dict()}))
     return 0
+
+
+def _demos(dataset: Path, env: object, reward: object) -> object:
+    """The dataset as RLPD's prior data, rewarded like the online steps: by the learned reward,
+    or without one by the dataset's true dense reward (``reward_dense``) if it has it."""
+    import numpy as np
+
+    from robolearn.data.store import EpisodeStore
+    from robolearn.learn.replay import load_demos
+
+    demos = load_demos(dataset, env.observation_space, env.action_space, ["state"])
+    n = len(demos)
+    if reward is not None:
+        demos.reward[:n] = reward(demos.obs["state"][:n], demos.action[:n])
+    else:
+        with EpisodeStore.open(dataset) as store:
+            if "reward_dense" in store.schema:
+                demos.reward[:n] = np.asarray(store.array("reward_dense")[:n])
+    return demos
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -253,6 +278,12 @@ def add_pearl_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", type=Path, help="demos (rlpd) / training data (awbc)")
     p.add_argument("--steps", type=int, default=20_000, help="rlpd: environment steps")
     p.add_argument("--utd", type=int, default=20, help="rlpd: updates per step")
+    p.add_argument("--hidden", type=int, nargs="+", default=[256, 256], help="rlpd: layer sizes")
+    p.add_argument("--batch-size", type=int, default=256, help="rlpd")
+    p.add_argument("--discount", type=float, default=0.99, help="rlpd")
+    p.add_argument("--init-temperature", type=float, default=1e-2, help="rlpd")
+    p.add_argument("--learning-starts", type=int, default=1000, help="rlpd: random steps first")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=150, help="awbc: epochs")
     p.add_argument("--eval-every", type=int, default=1000)
     p.add_argument("--eval-episodes", type=int, default=10)
