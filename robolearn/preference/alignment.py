@@ -1,4 +1,4 @@
-"""Cross-task Preference Alignment (CPA), PEARL section 4.1.
+"""Cross-task Preference Alignment (CPA), from PEARL.
 
 Liu et al., "PEARL: Zero-shot Cross-task Preference Alignment and Robust Reward Learning for
 Robotic Manipulation", ICML 2024, https://arxiv.org/abs/2306.03615.

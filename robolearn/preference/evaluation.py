@@ -92,7 +92,7 @@ PROFILES: dict[str, ReportProfile] = {
         flips=[0.0, 0.1, 0.2, 0.3],
         policy_flips=[0.0, 0.3],
         episodes=30,
-        awbc=AWBCConfig(epochs=150, beta=0.2),
+        awbc=AWBCConfig(epochs=100, beta=0.2),
     ),
 }
 

@@ -1,4 +1,4 @@
-"""Reward models from preferences: Robust Reward Learning (RRL, PEARL section 4.2) and plain
+"""Reward models from preferences: Robust Reward Learning (RRL, from PEARL) and plain
 Bradley-Terry, with an ensemble option.
 
 Liu et al., "PEARL: Zero-shot Cross-task Preference Alignment and Robust Reward Learning for
