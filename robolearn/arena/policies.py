@@ -1,6 +1,7 @@
 """Policies under evaluation, named by a spec string: `expert`, `noisy_expert:0.3`, `random`,
-`rlpd:PATH` (an RLPD checkpoint from `robolearn.learn`), or `module.path:factory[:ARG]` for a
-factory anywhere (for example the behaviour-cloning policies of `robolearn.certify`).
+`rlpd:PATH` (an RLPD checkpoint or learner checkpoint folder from `robolearn.learn`),
+`certified:PATH` (any checkpoint `robolearn.certify.policy.load_policy` reads: its Lipschitz
+BC policies and RLPD actors), or `module.path:factory[:ARG]` for a factory anywhere.
 
 A policy is built inside each evaluation worker from its spec, so specs are plain strings. Add
 a kind with `@register_policy("name")` on a factory `(arg: str | None) -> Policy`.
@@ -121,9 +122,12 @@ class RLPDPolicy(Policy):
 
     def __init__(self, path: str, image_size: tuple[int, int] = (128, 128)) -> None:
         import json
+        from pathlib import Path
 
         from safetensors import safe_open
 
+        if Path(path).is_dir():  # a learner checkpoint folder
+            path = str(Path(path) / "agent.safetensors")
         self.path = path
         try:
             with safe_open(path, framework="pt") as f:
@@ -180,3 +184,26 @@ def _rlpd(arg: str | None) -> Policy:
     if not arg:
         raise PolicyError("rlpd:PATH needs the checkpoint path")
     return RLPDPolicy(arg)
+
+
+class CertifiedPolicy(Policy):
+    """A deterministic state policy read by `robolearn.certify.policy.load_policy` (Lipschitz BC
+    networks and RLPD actors), clipped to the action box as the deployment gate sees it."""
+
+    def __init__(self, path: str) -> None:
+        from robolearn.certify.policy import load_policy
+
+        try:
+            self.policy = load_policy(path)
+        except (FileNotFoundError, ValueError, KeyError) as err:
+            raise PolicyError(f"certified:{path}: {err}") from err
+
+    def act(self, obs: dict[str, Any], env: RobotEnv) -> np.ndarray:
+        return np.asarray(self.policy.act(obs), dtype=np.float64)
+
+
+@register_policy("certified")
+def _certified(arg: str | None) -> Policy:
+    if not arg:
+        raise PolicyError("certified:PATH needs the checkpoint path")
+    return CertifiedPolicy(arg)
