@@ -27,13 +27,13 @@ def _task_of(args: argparse.Namespace, policy: Any) -> str:
     return task
 
 
-def _make_env(task: str) -> Any:
+def _make_env(task: str, **kwargs: Any) -> Any:
     import gymnasium as gym
 
     import robolearn.envs  # noqa: F401
     from robolearn.envs import ENV_IDS
 
-    return gym.make(ENV_IDS[task])
+    return gym.make(ENV_IDS[task], **kwargs)
 
 
 def _cmd_train_bc(args: argparse.Namespace) -> int:
@@ -173,7 +173,7 @@ def _cmd_smoothing(args: argparse.Namespace) -> int:
         if len(args.budget) == 1
         else sorted(args.budget)
     )
-    env = _make_env(task)
+    env = _make_env(task, reward_type=args.reward)
     try:
         cert = certify_smoothing(
             policy,
@@ -183,6 +183,7 @@ def _cmd_smoothing(args: argparse.Namespace) -> int:
             episodes=args.episodes,
             alpha=1.0 - args.confidence,
             seed=args.seed,
+            thresholds=args.nu,
         )
     finally:
         env.close()
@@ -280,6 +281,13 @@ def add_certify_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--points", type=int, default=6, help="sweep points for a single --budget")
     s.add_argument("--episodes", type=int, default=100)
     s.add_argument("--confidence", type=float, default=0.95)
+    s.add_argument("--nu", type=float, nargs="*", default=[], help="certify P(return >= nu)")
+    s.add_argument(
+        "--reward",
+        choices=["sparse", "dense"],
+        default="sparse",
+        help="return = success (sparse) or the sum of dense rewards in [0, 1] per step",
+    )
     s.add_argument("--out", type=Path, help="plot path (PNG)")
     s.add_argument("--write", action="store_true", help="add it to <policy>.cert.json")
     s.add_argument("--seed", type=int, default=0)

@@ -126,6 +126,8 @@ class SmoothingRow:
     budget: float
     certified_expected_return: float
     certified_success_probability: float
+    # certified P(return >= nu) by threshold nu (as a string key, JSON-ready)
+    certified_return_probability: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -156,12 +158,15 @@ class SmoothingCertificate:
             f"policy smoothing: sigma={self.sigma:g}, {self.episodes} episodes, confidence "
             f"{self.confidence:.3f}; clean smoothed mean return {self.mean_return:.3f}, "
             f"success {self.successes}/{self.episodes}",
-            f"{'budget B':>10} {'B/sigma':>8} {'E[return] >=':>13} {'P(success) >=':>14}",
         ]
+        nus = list(self.rows[0].certified_return_probability) if self.rows else []
+        head = f"{'budget B':>10} {'B/sigma':>8} {'E[return] >=':>13} {'P(success) >=':>14}"
+        lines.append(head + "".join(f" {'P(R>=' + nu + ') >=':>14}" for nu in nus))
         for row in self.rows:
             lines.append(
                 f"{row.budget:>10.4g} {row.budget / self.sigma:>8.3f} "
                 f"{row.certified_expected_return:>13.4f} {row.certified_success_probability:>14.4f}"
+                + "".join(f" {row.certified_return_probability[nu]:>14.4f}" for nu in nus)
             )
         return "\n".join(lines)
 
@@ -176,9 +181,11 @@ def certify_smoothing(
     alpha: float = 0.05,
     seed: int = 0,
     return_lower: float = 0.0,
+    thresholds: list[float] | None = None,
 ) -> SmoothingCertificate:
     """Run the smoothed policy for ``episodes`` episodes (noise on every observation), then
-    certify the expected return and the success probability for every budget in ``budgets``."""
+    certify the expected return, the success probability and ``P(return >= nu)`` for each
+    threshold ``nu`` in ``thresholds``, for every budget in ``budgets``."""
     for b in budgets:
         _validate(sigma, b, alpha)
     # Distinct env seeds: independent draws from the reset distribution; independent noise.
@@ -192,6 +199,16 @@ def certify_smoothing(
             certified_success_probability=certified_probability(
                 stats.successes, episodes, sigma=sigma, budget=b, alpha=alpha
             ),
+            certified_return_probability={
+                f"{nu:g}": certified_probability(
+                    int(np.sum(np.asarray(stats.returns) >= nu)),
+                    episodes,
+                    sigma=sigma,
+                    budget=b,
+                    alpha=alpha,
+                )
+                for nu in thresholds or []
+            },
         )
         for b in budgets
     ]

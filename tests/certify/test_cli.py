@@ -92,13 +92,18 @@ def test_smoothing_prints_the_table_and_plots(trained: Path, capsys) -> None:
             "3",
             "--episodes",
             "2",
+            "--reward",
+            "dense",
+            "--nu",
+            "1",
+            "5",
             "--out",
             str(png),
         ]
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "budget B" in out and "E[return] >=" in out
+    assert "budget B" in out and "E[return] >=" in out and "P(R>=5) >=" in out
     assert png.is_file() and png.stat().st_size > 1000
 
 

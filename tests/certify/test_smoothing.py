@@ -75,3 +75,47 @@ def test_invalid_arguments_raise() -> None:
         certified_probability(1, 2, sigma=0.0, budget=0.1, alpha=0.05)
     with pytest.raises(ValueError, match="alpha"):
         certified_expected_return([1.0], sigma=1.0, budget=0.1, alpha=1.5)
+
+
+def test_certify_smoothing_plumbing_on_a_toy_env() -> None:
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from robolearn.certify.policy import CertifiablePolicy
+    from robolearn.certify.smoothing import certify_smoothing
+
+    class OneStep:  # every episode: one step, return 1 if the action's first entry is positive
+        def reset(self, seed: int | None = None) -> tuple[dict, dict]:
+            return {"state": np.ones(3, np.float32)}, {}
+
+        def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
+            ok = bool(action[0] > 0)
+            return {"state": np.zeros(3, np.float32)}, float(ok), True, False, {"is_success": ok}
+
+    layer = nn.Linear(3, 2, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
+    policy = CertifiablePolicy(layer)
+    # sigma = 0.01 around a first coordinate of 1: every smoothed episode succeeds
+    cert = certify_smoothing(
+        policy,
+        OneStep(),
+        sigma=0.01,
+        budgets=[0.0, 0.01],
+        episodes=50,
+        alpha=0.05,
+        thresholds=[1.0],
+    )
+    assert cert.successes == 50 and cert.mean_return == 1.0
+    b0, b1 = cert.rows
+    # B = 0: E[R] >= 1 * (1 - eps_DKW); P >= 0.05^(1/50) (Clopper-Pearson, all successes)
+    assert b0.certified_expected_return == pytest.approx(1.0 - dkw_epsilon(50, 0.05), abs=1e-12)
+    assert b0.certified_success_probability == pytest.approx(0.05 ** (1 / 50), abs=1e-9)
+    assert b0.certified_return_probability["1"] == pytest.approx(0.05 ** (1 / 50), abs=1e-9)
+    # B = sigma: Phi(Phi^-1(p) - 1)
+    assert b1.certified_success_probability == pytest.approx(
+        neyman_pearson(0.05 ** (1 / 50), 1.0, 1.0), abs=1e-12
+    )
+    assert b1.certified_expected_return < b0.certified_expected_return
+    assert "budget B" in cert.table()
