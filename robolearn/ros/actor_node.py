@@ -1,0 +1,209 @@
+"""`serl_actor`: one SERL actor over ROS 2 (a thin shell over `robolearn.learn.actor.Actor`).
+
+Runs an environment in-process (by default the MuJoCo twin of `task`; any gymnasium id or
+``module:callable`` entry point with `env`), acts with the newest policy weights from the
+learner and sends its transitions back in batches:
+
+- publishes ``serl/transitions`` (std_msgs/UInt8MultiArray, a `robolearn.learn.codec`
+  ``transitions`` payload every `batch_size` steps; reliable). While no learner subscribes, the
+  batches wait in a bounded queue and go out when one appears (a learner restarting loses none
+  of them unless the queue overflows);
+- subscribes ``serl/weights`` (a ``weights`` payload; reliable + transient-local, depth 1, so an
+  actor started or restarted after the learner gets the latest snapshot at once);
+- publishes its counters on ``/diagnostics`` (name ``serl_actor/<actor_id>``) once a second.
+
+Random actions until the first weights arrive (and for at least `random_steps` steps); then the
+stochastic policy, with the last weights received for as long as the learner is away. Several
+actors share one learner: give each its own `actor_id` and `seed`; topic names are shared.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import rclpy
+import torch
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.context import Context
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from std_msgs.msg import UInt8MultiArray
+
+from robolearn.learn.actor import Actor, env_spec, make_env
+from robolearn.learn.codec import CodecError, decode_weights, encode_transitions
+from robolearn.ros import qos, restrict_discovery_to_localhost
+from robolearn.ros.serl_wire import (
+    TRANSITIONS_QOS,
+    TRANSITIONS_TOPIC,
+    WEIGHTS_QOS,
+    WEIGHTS_TOPIC,
+    bytes_msg,
+    msg_bytes,
+    spin_until_shutdown,
+    status_values,
+)
+
+PARAMETERS: dict[str, tuple[Any, str]] = {
+    "actor_id": ("actor_0", "Name of this actor in its transition batches (unique per learner)."),
+    "task": ("reach", "Twin task to act in (reach, pick_cube, peg_insert) when env is empty."),
+    "env": ("", "Gymnasium id or module:callable entry point; overrides task if set."),
+    "env_kwargs": ("{}", "JSON object of keyword arguments for the env."),
+    "seed": (0, "Seed of env resets, warm-up actions and policy noise (differ per actor)."),
+    "batch_size": (50, "Environment steps per transition batch sent to the learner."),
+    "random_steps": (0, "Act randomly for at least this many steps, even with weights."),
+    "rate_hz": (0.0, "Environment steps per second; 0 steps as fast as the env allows."),
+    "max_queued_batches": (1000, "Batches kept while no learner listens (oldest dropped)."),
+    "deterministic": (False, "Act with the policy's mean instead of sampling (evaluation)."),
+}
+
+
+class SerlActorNode(Node):
+    """The SERL actor: env + policy + transport. `actor` holds the counters."""
+
+    def __init__(self, *, context: Context | None = None, **overrides: Any) -> None:
+        """``overrides`` set parameters (as ``--ros-args -p name:=value`` would)."""
+        super().__init__(
+            "serl_actor",
+            context=context,
+            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
+        )
+        for name, (default, description) in PARAMETERS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=description))
+        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        self.params = p
+        # One observation at a time: more torch threads only contend for the CPU.
+        torch.set_num_threads(1)
+        spec = env_spec(p["task"], p["env"])
+        env = make_env(spec, json.loads(p["env_kwargs"]))
+        self.actor = Actor(
+            env,
+            actor_id=p["actor_id"],
+            batch_size=int(p["batch_size"]),
+            random_steps=int(p["random_steps"]),
+            seed=int(p["seed"]),
+            deterministic=bool(p["deterministic"]),
+        )
+        self.pub_transitions = self.create_publisher(
+            UInt8MultiArray, TRANSITIONS_TOPIC, TRANSITIONS_QOS
+        )
+        self.create_subscription(UInt8MultiArray, WEIGHTS_TOPIC, self._on_weights, WEIGHTS_QOS)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos.COMMAND)
+        self._queue: collections.deque[bytes] = collections.deque(
+            maxlen=max(1, int(p["max_queued_batches"]))
+        )
+        self.batches_sent = 0
+        self.batches_dropped = 0
+        self.rejected_weights = 0
+        self._rate_window = (time.monotonic(), 0)
+        self.steps_per_s = 0.0
+        rate = float(p["rate_hz"])
+        # A 0 s timer fires on every executor cycle: one env step per callback, so weights and
+        # other callbacks are served between steps.
+        self.create_timer(1.0 / rate if rate > 0 else 0.0, self._tick)
+        self.create_timer(1.0, self._publish_status)
+        self.get_logger().info(
+            f"serl_actor up: actor_id={p['actor_id']} env={spec} batch_size={p['batch_size']}"
+            f" rate_hz={rate}; random actions until weights arrive on {WEIGHTS_TOPIC}"
+        )
+
+    # --- weights ----------------------------------------------------------------------------
+    def _on_weights(self, msg: UInt8MultiArray) -> None:
+        try:
+            snapshot = decode_weights(msg_bytes(msg))
+            previous = self.actor.weights_version
+            self.actor.load_weights(snapshot)
+        except (CodecError, ValueError) as err:
+            self.rejected_weights += 1
+            self.get_logger().error(f"weights rejected: {err}", throttle_duration_sec=5.0)
+            return
+        if snapshot.version != previous:
+            self.get_logger().info(
+                f"weights version {previous} -> {snapshot.version} (run {snapshot.run_id})"
+            )
+
+    # --- acting -----------------------------------------------------------------------------
+    def _tick(self) -> None:
+        batch = self.actor.step()
+        if batch is not None:
+            if len(self._queue) == self._queue.maxlen:
+                self.batches_dropped += 1  # the append below pushes the oldest out
+            self._queue.append(encode_transitions(batch))
+        self._send()
+
+    def _send(self) -> None:
+        if not self._queue or not rclpy.ok(context=self.context):
+            return
+        if self.pub_transitions.get_subscription_count() == 0:
+            return  # no learner: keep the batches until one subscribes
+        while self._queue:
+            self.pub_transitions.publish(bytes_msg(self._queue.popleft()))
+            self.batches_sent += 1
+
+    # --- status -----------------------------------------------------------------------------
+    def counters(self) -> dict[str, Any]:
+        a = self.actor
+        return {
+            "actor_id": a.actor_id,
+            "env_steps": a.env_steps,
+            "episodes": a.episodes,
+            "successes": a.successes,
+            "weights_version": a.weights_version,
+            "run_id": a.run_id,
+            "weight_updates": a.weight_updates,
+            "acting_randomly": a.acting_randomly,
+            "batches_sent": self.batches_sent,
+            "batches_queued": len(self._queue),
+            "batches_dropped": self.batches_dropped,
+            "rejected_weights": self.rejected_weights,
+            "steps_per_s": round(self.steps_per_s, 1),
+        }
+
+    def _publish_status(self) -> None:
+        now, steps = time.monotonic(), self.actor.env_steps
+        then, before = self._rate_window
+        self.steps_per_s = (steps - before) / max(now - then, 1e-9)
+        self._rate_window = (now, steps)
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.OK,
+            name=f"serl_actor/{self.actor.actor_id}",
+            message="random" if self.actor.acting_randomly else "policy",
+            hardware_id=self.actor.actor_id,
+            values=status_values(self.counters()),
+        )
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(msg)
+
+    def destroy_node(self) -> None:
+        batch = self.actor.flush()
+        if batch is not None:
+            self._queue.append(encode_transitions(batch))
+        if rclpy.ok(context=self.context):
+            self._send()
+        self.actor.close()
+        super().destroy_node()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console script `serl_actor` (``--ros-args -p actor_id:=arm_0 -p task:=reach``).
+
+    Discovery stays on this machine unless ``ROS_AUTOMATIC_DISCOVERY_RANGE`` is set (set it to
+    ``SUBNET`` to reach a learner on another machine)."""
+    restrict_discovery_to_localhost()
+    rclpy.init(args=list(sys.argv if argv is None else argv))
+    try:
+        node = SerlActorNode()
+    except BaseException:
+        rclpy.shutdown()
+        raise
+    spin_until_shutdown(node)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Distributed SERL over real rclpy: a learner and two actors in separate processes on the twin.
+
+The actors send transitions, the learner trains and sends weights back (versions rise); the
+learner is SIGKILLed, the actors keep stepping with their last weights; a new learner resumes
+from the checkpoint and the actors receive a higher version. Everything is observed over DDS
+(the nodes' /diagnostics), as an operator would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+
+from robolearn.ros import qos
+from tests.ros.conftest import rclpy, ros_env
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_LEARNER = [
+    "task:=reach",
+    "hidden_dims:=[32,32]",
+    "num_critics:=2",
+    "utd_ratio:=1",
+    "batch_size:=64",
+    "learning_starts:=100",
+    "publish_every:=10",
+    "checkpoint_every_s:=2.0",
+    "demos:=expert:1",
+]
+
+
+def _start(module: str, params: list[str], log: Path) -> subprocess.Popen:
+    args = [sys.executable, "-m", module, "--ros-args"]
+    for p in params:
+        args += ["-p", p]
+    env = ros_env()
+    env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"
+    with open(log, "ab") as out:
+        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _terminate(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Monitor:
+    """Collects the latest /diagnostics values of every SERL node, by status name."""
+
+    def __init__(self) -> None:
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("serl_test_monitor", context=self.context)
+        self.latest: dict[str, dict[str, str]] = {}
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on, qos.COMMAND)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _on(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            self.latest[status.name] = {kv.key: kv.value for kv in status.values}
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001 - shutdown races
+            pass
+
+    def value(self, name: str, key: str, cast=int):
+        return cast(self.latest[name][key])
+
+    def wait_for(self, predicate, what: str, timeout: float, procs=()) -> None:
+        start = time.monotonic()
+        deadline = start + timeout
+        while time.monotonic() < deadline:
+            for proc, log in procs:
+                if proc.poll() is not None:
+                    raise AssertionError(
+                        f"{log.name} exited ({proc.returncode}):\n{log.read_text()}"
+                    )
+            try:
+                if predicate():
+                    print(f"{time.monotonic() - start:5.1f} s: {what}")
+                    return
+            except (KeyError, ValueError):
+                pass  # no status yet
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}; last status: {self.latest}")
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+@pytest.fixture
+def monitor():
+    m = Monitor()
+    yield m
+    m.close()
+
+
+def test_actors_and_learner_exchange_transitions_and_weights_across_a_learner_restart(
+    tmp_path: Path, monitor: Monitor
+):
+    ckpt = tmp_path / "ckpt"
+    learner_log, logs = tmp_path / "learner.log", []
+    procs: list[subprocess.Popen] = []
+    learner = None
+    try:
+        for i in range(2):
+            log = tmp_path / f"actor_{i}.log"
+            params = [f"actor_id:=a{i}", f"seed:={i}", "rate_hz:=50.0", "batch_size:=20"]
+            procs.append(_start("robolearn.ros.actor_node", params, log))
+            logs.append((procs[-1], log))
+        learner = _start(
+            "robolearn.ros.learner_node", [*TINY_LEARNER, f"checkpoint_dir:={ckpt}"], learner_log
+        )
+        watched = [*logs, (learner, learner_log)]
+        actors = ("serl_actor/a0", "serl_actor/a1")
+
+        # 1. transitions flow in, the learner trains, both actors act with rising versions
+        monitor.wait_for(
+            lambda: all(monitor.value(a, "weights_version") >= 3 for a in actors),
+            "both actors to receive weights version >= 3",
+            timeout=120,
+            procs=watched,
+        )
+        run_id = monitor.value("serl_learner", "run_id", str)
+        assert monitor.value("serl_learner", "actors") == 2
+        online = monitor.value("serl_learner", "online_size")
+        monitor.wait_for(
+            lambda: monitor.value("serl_learner", "online_size") > online,
+            "the learner's buffer to grow",
+            timeout=30,
+            procs=watched,
+        )
+        assert monitor.value("serl_learner", "updates") > 0
+        assert monitor.value("serl_learner", "demo_size") > 0  # expert:1 demos
+        assert monitor.value("serl_learner", "rejected_batches") == 0
+        for a in actors:
+            assert monitor.value(a, "acting_randomly", str) == "False"
+            assert monitor.value(a, "run_id", str) == run_id
+        # a checkpoint exists before we kill it
+        monitor.wait_for(lambda: (ckpt / "latest").is_file(), "a checkpoint", 30, watched)
+
+        # 2. SIGKILL the learner: the actors keep stepping with their last weights
+        os.kill(learner.pid, signal.SIGKILL)
+        learner.wait(timeout=10)
+        learner_status = dict(monitor.latest["serl_learner"])
+
+        def steps_past(marks: dict[str, int], n: int):
+            return lambda: all(monitor.value(a, "env_steps") >= marks[a] + n for a in actors)
+
+        # statuses from after the kill (they are published once a second)
+        steps_at = {a: monitor.value(a, "env_steps") for a in actors}
+        monitor.wait_for(steps_past(steps_at, 60), "fresh actor status", timeout=30, procs=logs)
+        killed_at = {a: monitor.value(a, "weights_version") for a in actors}
+        steps_at = {a: monitor.value(a, "env_steps") for a in actors}
+        monitor.wait_for(
+            steps_past(steps_at, 50),
+            "the actors to keep stepping without a learner",
+            timeout=30,
+            procs=logs,
+        )
+        for a in actors:
+            assert monitor.value(a, "acting_randomly", str) == "False"
+            assert monitor.value(a, "weights_version") == killed_at[a]
+        before_restart = int(learner_status["env_steps"])
+
+        # 3. a new learner resumes from the checkpoint; the actors get a higher version
+        monitor.latest.pop("serl_learner")
+        learner = _start(
+            "robolearn.ros.learner_node", [*TINY_LEARNER, f"checkpoint_dir:={ckpt}"], learner_log
+        )
+        watched = [*logs, (learner, learner_log)]
+        monitor.wait_for(
+            lambda: (
+                all(monitor.value(a, "weights_version") > killed_at[a] for a in actors)
+                and monitor.value("serl_learner", "weights_version") > 0
+            ),
+            "the actors to receive a version above the one before the restart",
+            timeout=120,
+            procs=watched,
+        )
+        assert monitor.value("serl_learner", "run_id", str) == run_id  # the same run continues
+        assert "resumed run" in learner_log.read_text()
+        # the counters continued from the checkpoint (at most one interval lost), not from 0
+        resumed = monitor.value("serl_learner", "env_steps")
+        assert resumed > 0.5 * before_restart, (resumed, before_restart)
+        for a in actors:
+            assert monitor.value(a, "rejected_weights") == 0
+    finally:
+        for proc in procs + ([learner] if learner is not None else []):
+            _terminate(proc)
+        for _, log in logs + [(None, learner_log)]:
+            print(f"--- {log.name}\n{log.read_text()[-3000:]}")
