@@ -7,7 +7,7 @@ real cell has no ``is_success`` predicate. This module trains one from an episod
 (`robolearn.data`), measures it on held-out episodes, saves it, and puts it into an env:
 
     report = train_reward_classifier("datasets/pick_cube", cameras=("front", "wrist"),
-                                     epochs=10, holdout_fraction=0.2, threshold=0.5, seed=0,
+                                     epochs=20, holdout_fraction=0.2, threshold=0.5, seed=0,
                                      out="runs/classifier.safetensors")
     env = ClassifierReward(env, "runs/classifier.safetensors", terminate=True)
 
@@ -77,7 +77,7 @@ class RewardClassifierConfig:
     # training
     label: Literal["reward", "final"] = "reward"
     final_frames: int = 5  # label="final": successes per successful episode
-    epochs: int = 10
+    epochs: int = 20
     batch_size: int = 32
     lr: float = 1e-3  # Adam, cosine-decayed to 0 over the epochs
     holdout_fraction: float = 0.2  # of the episodes (per success class)
@@ -497,7 +497,7 @@ def train_reward_classifier(
     dataset: str | Path,
     *,
     cameras: Sequence[str],
-    epochs: int = 10,
+    epochs: int = 20,
     holdout_fraction: float = 0.2,
     threshold: float = 0.5,
     seed: int = 0,
@@ -691,7 +691,7 @@ def add_classifier_subcommand(train_subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--state-keys", nargs="*", default=[], help="observation keys fused in (e.g. state)"
     )
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--holdout-fraction", type=float, default=0.2, help="of the episodes")
     p.add_argument("--threshold", type=float, default=0.5, help="success iff p > threshold")
     p.add_argument(
