@@ -18,6 +18,13 @@ from typing import Any
 TASKS = ("reach", "pick_cube", "peg_insert")
 
 
+def _single_thread() -> None:
+    import torch
+
+    # Small MLPs and one env: a second intra-op thread only contends with the simulator.
+    torch.set_num_threads(1)
+
+
 def _task_of(args: argparse.Namespace, policy: Any) -> str:
     task = getattr(args, "task", None) or policy.metadata.get("task")
     if task not in TASKS:
@@ -37,6 +44,7 @@ def _make_env(task: str, **kwargs: Any) -> Any:
 
 
 def _cmd_train_bc(args: argparse.Namespace) -> int:
+    _single_thread()
     import torch
 
     from robolearn.certify.artifact import create_certificate
@@ -103,6 +111,7 @@ def _sample_inputs(policy: Any, task: str | None, episodes: int, seed: int) -> A
 
 
 def _cmd_bound(args: argparse.Namespace) -> int:
+    _single_thread()
     from robolearn.certify.artifact import create_certificate
     from robolearn.certify.bounds import certify_lipschitz
     from robolearn.certify.closed_loop import check_closed_loop
@@ -160,6 +169,7 @@ def _cmd_bound(args: argparse.Namespace) -> int:
 
 
 def _cmd_smoothing(args: argparse.Namespace) -> int:
+    _single_thread()
     import numpy as np
 
     from robolearn.certify.artifact import create_certificate
@@ -200,6 +210,7 @@ def _cmd_smoothing(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    _single_thread()
     from robolearn.certify.artifact import verify_certificate
     from robolearn.certify.policy import load_policy
 
@@ -216,13 +227,21 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    _single_thread()
     from robolearn.certify.report import profile_with, run_sweep, write_report
 
     lvals = tuple(args.lipschitz) if args.lipschitz else None
     profile = profile_with(
-        args.profile, lipschitz_values=lvals, eval_episodes=args.episodes, epsilon=args.epsilon
+        args.profile,
+        lipschitz_values=lvals,
+        eval_episodes=args.episodes,
+        epsilon=args.epsilon,
+        hidden_dims=tuple(args.hidden) if args.hidden else None,
+        steps=args.steps,
+        demo_episodes=args.demos,
     )
-    out = args.out or Path("out/certify") / f"{args.task}_{profile.name}"
+    slug = "".join(c if c.isalnum() else "_" for c in profile.name)
+    out = args.out or Path("out/certify") / f"{args.task}_{slug}"
     result = run_sweep(args.task, profile, out, seed=args.seed)
     md, png = write_report(result, out)
     print(md.read_text())
@@ -307,6 +326,9 @@ def add_certify_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--lipschitz", type=float, nargs="+", help="override the profile's budgets")
     r.add_argument("--episodes", type=int, help="override evaluation episodes per condition")
     r.add_argument("--epsilon", type=float, help="override the perturbation norm")
+    r.add_argument("--hidden", type=int, nargs="+", help="override the hidden layer sizes")
+    r.add_argument("--steps", type=int, help="override the BC gradient steps")
+    r.add_argument("--demos", type=int, help="override the number of expert demos")
     r.add_argument("--out", type=Path, help="report folder")
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(func=_cmd_report)

@@ -176,3 +176,29 @@ def _check(policy_path: Path, cfg: CertificationConfig) -> dict[str, Any]:
             f"{cfg.max_lipschitz:g}; train with a smaller --lipschitz or raise the limit",
         )
     return cert
+
+
+def require_lipschitz_weights(
+    state: Mapping[str, Any],
+    rlpd_config: Mapping[str, Any] | str,
+    config: CertificationConfig | None = None,
+    backend: str = "franka",
+) -> float:
+    """For weights streamed from a learner (no file, so no hash): the certified bound of the
+    RLPD actor in ``state`` (`RLPDAgent.policy_state_dict`, with its `RLPDConfig`), refused with
+    ``above_limit`` on a gated backend when it exceeds ``config.max_lipschitz``. Returns it."""
+    from robolearn.certify.bounds import certify_lipschitz
+    from robolearn.certify.policy import rlpd_policy_from_state
+
+    cfg = config or CertificationConfig()
+    bound = certify_lipschitz(rlpd_policy_from_state(state, rlpd_config).network).certified_upper
+    gated = cfg.required and backend in cfg.hardware_backends
+    if cfg.max_lipschitz is not None and bound > cfg.max_lipschitz:
+        message = (
+            f"streamed weights have certified L <= {bound:.4g} > certification.max_lipschitz = "
+            f"{cfg.max_lipschitz:g}"
+        )
+        if gated:
+            raise CertificateRefused("above_limit", message)
+        log.warning("backend %r: %s (allowed: not a gated backend)", backend, message)
+    return bound

@@ -153,42 +153,58 @@ def _rlpd_actor(m: nn.Module) -> list[Op]:
 
 
 def _load_rlpd(path: Path, meta: dict[str, str], state: dict[str, Tensor]) -> CertifiablePolicy:
-    config = json.loads(meta.get("config", "{}"))
-    if config.get("encoder", "flatten") != "flatten":
-        raise ValueError(
-            f"{path}: certification reads state-vector (flatten encoder) RLPD actors only; this "
-            f"one uses the {config.get('encoder')!r} encoder"
-        )
     keys = json.loads(meta.get("obs_keys", '["state"]'))
     if len(keys) != 1:
         raise ValueError(f"{path}: expected one observation key, got {keys}")
-    action_dim = int(np.prod(json.loads(meta["action_shape"])))
+    return rlpd_policy_from_state(
+        state, meta.get("config", "{}"), obs_key=keys[0], source=str(path), path=path
+    )
+
+
+def rlpd_policy_from_state(
+    state: Mapping[str, Any],
+    config: Mapping[str, Any] | str,
+    *,
+    obs_key: str = "state",
+    source: str = "weights",
+    path: Path | None = None,
+) -> CertifiablePolicy:
+    """The deterministic actor of RLPD weights (a checkpoint's tensors or a streamed
+    `RLPDAgent.policy_state_dict`, torch or numpy) with its `RLPDConfig` (dict or JSON)."""
+    config = json.loads(config) if isinstance(config, str) else dict(config)
+    if config.get("encoder", "flatten") != "flatten":
+        raise ValueError(
+            f"{source}: certification reads state-vector (flatten encoder) RLPD actors only; "
+            f"this one uses the {config.get('encoder')!r} encoder"
+        )
     weights = sorted(
         (int(k.split(".")[2]), k)
         for k in state
         if k.startswith("actor.net.") and k.endswith("weight")
     )
     if not weights:
-        raise ValueError(f"{path}: no actor.net.*.weight tensors; not an RLPD actor checkpoint")
+        raise ValueError(f"{source}: no actor.net.*.weight tensors; not an RLPD actor")
     layers = []
     for _, key in weights:
-        w, b = state[key], state[key[: -len("weight")] + "bias"]
+        w = torch.as_tensor(state[key])
+        b = torch.as_tensor(state[key[: -len("weight")] + "bias"])
         lin = nn.Linear(w.shape[1], w.shape[0])
         with torch.no_grad():
             lin.weight.copy_(w)
             lin.bias.copy_(b)
         layers.append(lin)
+    action_dim = layers[-1].out_features // 2  # the actor outputs (mean, log_std)
     options = config.get("encoder_options", {}) or {}
     normalize = bool(options.get("normalize", False))
     network = RLPDDeterministicActor(
         layers,
         action_dim,
-        obs_mean=state["encoder.mean"].float() if normalize else None,
-        obs_std=state["encoder.std"].float() if normalize else None,
+        obs_mean=torch.as_tensor(state["encoder.mean"]).float() if normalize else None,
+        obs_std=torch.as_tensor(state["encoder.std"]).float() if normalize else None,
         clip=float(options.get("clip", 10.0)),
     )
     # The twin's action box is [-1, 1]^7; RLPD maps it to the unit box (center 0, half 1).
-    return CertifiablePolicy(network, keys[0], metadata={"format": RLPD_FORMAT}, path=path)
+    return CertifiablePolicy(network, obs_key, metadata={"format": RLPD_FORMAT}, path=path)
 
 
 # --- loading ------------------------------------------------------------------------------------

@@ -300,6 +300,8 @@ def profile_with(name: str, **overrides: Any) -> SweepProfile:
     """A named profile with some fields replaced (CLI overrides)."""
     base = PROFILES[name]
     clean = {k: v for k, v in overrides.items() if v is not None}
+    if clean:
+        clean.setdefault("name", f"{name}+" + ",".join(sorted(clean)))
     return replace(base, **clean)
 
 

@@ -71,3 +71,24 @@ def test_learner_checkpoint_directory_is_certified_and_gated(tmp_path: Path) -> 
     cert = create_certificate(ckpt, epsilon=0.01)
     assert (ckpt / "agent.cert.json").is_file()
     assert require_certificate(ckpt, "franka")["policy_sha256"] == cert["policy_sha256"]
+
+
+def test_streamed_rlpd_weights_are_bounded_and_gated() -> None:
+    from robolearn.certify.gate import (
+        CertificateRefused,
+        CertificationConfig,
+        require_lipschitz_weights,
+    )
+
+    cfg = RLPDConfig(hidden_dims=(16, 16), batch_size=16)
+    agent = RLPDAgent(OBS, ACT, cfg)
+    state = {k: v.numpy() for k, v in agent.policy_state_dict().items()}  # as decoded
+    bound = require_lipschitz_weights(state, cfg.to_dict(), CertificationConfig())
+    assert bound > 0
+    with pytest.raises(CertificateRefused) as info:
+        require_lipschitz_weights(
+            state, cfg.to_dict(), CertificationConfig(max_lipschitz=bound / 2)
+        )
+    assert info.value.reason == "above_limit"
+    limit = CertificationConfig(max_lipschitz=bound / 2)
+    assert require_lipschitz_weights(state, cfg.to_dict(), limit, backend="twin") == bound
