@@ -132,7 +132,7 @@ def collect(
         ranking=ranking,
         human=human,
         scores=scores,
-        heatmap=success_table(results),
+        heatmap=success_table(results, [c["name"] for c in config["conditions"]]),
         agreement=agreement,
     )
 

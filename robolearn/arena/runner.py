@@ -159,7 +159,7 @@ class _WorkerState:
 
 def run_episode(state: _WorkerState, job: EpisodeJob, run_id: str) -> dict[str, Any]:
     """Roll out one job and write its result file; returns the result."""
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     cfg = state.config
     condition = state.conditions.get(job.condition)
     if condition is None:
@@ -204,6 +204,7 @@ def run_episode(state: _WorkerState, job: EpisodeJob, run_id: str) -> dict[str, 
         "terms": {k: float(v) for k, v in info["reward_terms"].items()},
         "video": str(video.relative_to(state.out_dir)) if video else None,
         "wall_s": time.perf_counter() - t0,
+        "cpu_s": time.process_time() - cpu0,  # this worker's CPU time (wall_s minus waiting)
         "pid": os.getpid(),
     }
     write_json_atomic(state.out_dir / "episodes" / f"{job.id}.json", result)
@@ -274,7 +275,8 @@ def _run_in_worker(job: dict[str, Any], run_id: str) -> dict[str, Any]:
 
 def _warm(condition: str, policy: str) -> int:
     """Build a condition's env in this worker (benchmarks exclude start-up this way)."""
-    assert _STATE is not None
+    if _STATE is None:
+        raise ArenaError("worker not initialised")
     cond = _STATE.conditions[condition]
     pol = _STATE.policy(policy)
     _STATE.env_for(cond, tuple(pol.cameras), tuple(pol.image_size))
@@ -464,6 +466,8 @@ def run_arena(
     """Run (or resume) an evaluation into `out_dir`; see the module docstring."""
     from tqdm import tqdm
 
+    if workers < 1:
+        raise ArenaError(f"workers must be at least 1, got {workers}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     conditions = load_suite(config.suite)
@@ -487,12 +491,11 @@ def run_arena(
     jobs = plan_jobs(config, conditions)
     done = {p.stem for p in (out / "episodes").glob("*.json")}
     pending = [j for j in jobs if j.id not in done]
+    skipped = len(jobs) - len(pending)
     if limit is not None:
         pending = pending[:limit]
     run_id = uuid.uuid4().hex[:12]
-    log.info(
-        "%d episodes planned, %d done, %d to run", len(jobs), len(jobs) - len(pending), len(pending)
-    )
+    log.info("%d episodes planned, %d done, %d to run", len(jobs), skipped, len(pending))
     t0 = time.perf_counter()
     ran = 0
     if pending:
@@ -502,11 +505,4 @@ def run_arena(
                 ran += 1
                 bar.update(1)
             bar.close()
-    return RunSummary(
-        out,
-        len(jobs),
-        len(jobs) - len([j for j in jobs if j.id not in done]),
-        ran,
-        run_id,
-        time.perf_counter() - t0,
-    )
+    return RunSummary(out, len(jobs), skipped, ran, run_id, time.perf_counter() - t0)

@@ -86,10 +86,14 @@ def policy_scores(results: Sequence[dict[str, Any]]) -> dict[str, PolicyScore]:
     }
 
 
-def success_table(results: Sequence[dict[str, Any]]) -> tuple[list[str], list[str], np.ndarray]:
-    """(policies, conditions, success rate matrix [policy, condition]; NaN where none ran)."""
+def success_table(
+    results: Sequence[dict[str, Any]], conditions: Sequence[str] | None = None
+) -> tuple[list[str], list[str], np.ndarray]:
+    """(policies, conditions, success rate matrix [policy, condition]; NaN where none ran).
+    `conditions` fixes the column order (default: as first seen)."""
     policies = sorted({r["policy"] for r in results})
-    conditions = list(dict.fromkeys(r["condition"] for r in results))
+    seen = list(dict.fromkeys(r["condition"] for r in results))
+    conditions = [c for c in conditions if c in seen] if conditions else seen
     table = np.full((len(policies), len(conditions)), np.nan)
     for i, p in enumerate(policies):
         for j, c in enumerate(conditions):

@@ -48,7 +48,12 @@ def measure(workers: int, episodes: int, seed_offset: int) -> dict[str, float]:
             results = list(ex.run(jobs, "bench"))
             wall = time.perf_counter() - t0
     steps = sum(r["steps"] for r in results)
+    cpu = sum(r["cpu_s"] for r in results)
     return {
+        # CPU seconds the workers got per wall second and worker: 1.0 on an idle machine; far
+        # below 1 when other jobs hold the cores (then no worker count can scale)
+        "cpu_share_per_worker": cpu / (wall * workers),
+        "cpu_s_per_episode": cpu / len(results),
         "episodes": len(results),
         "wall_s": wall,
         "episodes_per_s": len(results) / wall,
@@ -71,6 +76,7 @@ def run_benchmark(*, episodes: int, rounds: int, progress: bool = True) -> dict[
                     file=sys.stderr,
                 )
     eps = {w: statistics.median(x["episodes_per_s"] for x in runs[w]) for w in runs}
+    share = {w: statistics.median(x["cpu_share_per_worker"] for x in runs[w]) for w in runs}
     scaling = eps[2] / eps[1]
     return {
         "benchmark": "arena_throughput",
@@ -82,6 +88,11 @@ def run_benchmark(*, episodes: int, rounds: int, progress: bool = True) -> dict[
         "scaling_2_vs_1": scaling,
         "target_scaling": TARGET_SCALING,
         "target_met": scaling >= TARGET_SCALING,
+        "cpu_share_per_worker_1": share[1],
+        "cpu_share_per_worker_2": share[2],
+        "cpu_s_per_episode": statistics.median(
+            x["cpu_s_per_episode"] for w in runs for x in runs[w]
+        ),
         "details": {str(w): runs[w] for w in runs},
         "load_average_before": load_before,
         "machine": common.machine_info(["mujoco", "ray"]),
@@ -95,6 +106,9 @@ def format_table(report: dict[str, Any]) -> str:
             f"  1 worker : {report['episodes_per_s_1_worker']:.2f} episodes/s",
             f"  2 workers: {report['episodes_per_s_2_workers']:.2f} episodes/s",
             f"  scaling  : {report['scaling_2_vs_1']:.2f}x (target >= {TARGET_SCALING}x)",
+            f"  CPU share per worker: {report['cpu_share_per_worker_1']:.2f} (1 worker),"
+            f" {report['cpu_share_per_worker_2']:.2f} (2 workers);"
+            f" {report['cpu_s_per_episode']:.3f} CPU s per episode",
             f"  load     : {report['load_average_before']} -> {report['machine']['load_average']}",
         ]
     )
