@@ -55,7 +55,8 @@ class ObjectPose:
 
 @dataclass
 class CameraPose:
-    """A twin camera's pose (MuJoCo camera frame) in the robot base frame, and its fovy."""
+    """A twin camera's pose (MuJoCo camera frame) and fovy: in the robot base frame for fixed
+    cameras (`SceneSpec.cameras`), in the TCP frame for hand cameras (`hand_cameras`)."""
 
     position: list[float]
     quat_wxyz: list[float]
@@ -71,6 +72,7 @@ class SceneSpec:
     gripper_width: float
     objects: dict[str, ObjectPose] = field(default_factory=dict)
     cameras: dict[str, CameraPose] = field(default_factory=dict)
+    hand_cameras: dict[str, CameraPose] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)  # where it came from, detections
 
     def to_json(self) -> dict[str, Any]:
@@ -94,6 +96,7 @@ class SceneSpec:
             gripper_width=float(raw["gripper_width"]),
             objects={k: ObjectPose(**v) for k, v in raw.get("objects", {}).items()},
             cameras={k: CameraPose(**v) for k, v in raw.get("cameras", {}).items()},
+            hand_cameras={k: CameraPose(**v) for k, v in raw.get("hand_cameras", {}).items()},
             source=dict(raw.get("source", {})),
         )
 
@@ -186,20 +189,20 @@ def reconstruct_from_frame(
     missing = sorted(set(fiducials.objects) - set(found))
     if missing:
         log.warning("markers of %s not found in the %s image", missing, camera.name)
-    twin_cams = {}
+    twin_cams, hand_cams = {}, {}
     for cal in cameras.values():
-        if cal.mount != "base":
-            continue  # hand cameras follow the hand; their offset is set by apply_scene
         pos, quat = pose_to_quat(_mujoco_frame(cal.pose))
-        twin_cams[cal.twin_camera] = CameraPose(
+        pose = CameraPose(
             position=pos.tolist(), quat_wxyz=quat.tolist(), fovy_deg=cal.intrinsics.fovy_deg()
         )
+        (twin_cams if cal.mount == "base" else hand_cams)[cal.twin_camera] = pose
     return SceneSpec(
         task=task,
         joint_positions=state[STATE_Q].tolist(),
         gripper_width=float(state[STATE_GRIPPER]),
         objects=objects,
         cameras=twin_cams,
+        hand_cameras=hand_cams,
         source={"camera": camera.name, "markers": found, "missing": missing},
     )
 
@@ -222,9 +225,7 @@ def free_joint_of(robot: TwinRobot, body: str) -> int | None:
     return int(m.jnt_qposadr[m.body_jntadr[b.id]])
 
 
-def apply_scene(
-    robot: TwinRobot, spec: SceneSpec, hand_cameras: dict[str, CameraCalibration] | None = None
-) -> None:
+def apply_scene(robot: TwinRobot, spec: SceneSpec) -> None:
     """Put the connected twin into the scene: joints, gripper, object poses, camera poses.
 
     Objects without a free joint are moved through their body position (fixtures)."""
@@ -250,8 +251,8 @@ def apply_scene(
             m.body_quat[body] = pose.quat_wxyz
     for name, cam in spec.cameras.items():
         set_camera_pose(robot, name, cam)
-    for cal in (hand_cameras or {}).values():
-        set_hand_camera(robot, cal)
+    for name, cam in spec.hand_cameras.items():
+        set_hand_camera(robot, name, cam)
     mujoco.mj_forward(m, d)
     robot.mark_state_changed()
     robot.hold()
@@ -268,17 +269,17 @@ def set_camera_pose(robot: TwinRobot, name: str, cam: CameraPose) -> None:
     m.cam_fovy[cid] = cam.fovy_deg
 
 
-def set_hand_camera(robot: TwinRobot, cal: CameraCalibration) -> None:
-    """Place a hand camera from its hand-eye calibration (pose in the TCP frame)."""
+def set_hand_camera(robot: TwinRobot, name: str, cam: CameraPose) -> None:
+    """Place a hand camera from its hand-eye calibration (MuJoCo camera frame in the TCP frame)."""
     m, d = robot.model, robot.data
     mujoco.mj_forward(m, d)
-    cid = m.camera(CAMERAS[cal.twin_camera]).id
+    cid = m.camera(CAMERAS[name]).id
     body = int(m.cam_bodyid[cid])
     tcp = m.site(TCP_SITE).id
     world_tcp = make_pose(d.site_xpos[tcp], d.site_xmat[tcp].reshape(3, 3))
     world_body = make_pose(d.xpos[body], d.xmat[body].reshape(3, 3))
-    body_cam = invert(world_body) @ world_tcp @ _mujoco_frame(cal.pose)
+    body_cam = invert(world_body) @ world_tcp @ pose_from_quat(cam.position, cam.quat_wxyz)
     pos, quat = pose_to_quat(body_cam)
     m.cam_pos[cid] = pos
     m.cam_quat[cid] = quat
-    m.cam_fovy[cid] = cal.intrinsics.fovy_deg()
+    m.cam_fovy[cid] = cam.fovy_deg

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robolearn.arena.calibrate import load_cameras
 from robolearn.arena.geometry import pose_from_quat, rotation_angle
 from robolearn.arena.markers import PaintMarkers, load_fiducials
 from robolearn.arena.reconstruct import (
@@ -119,13 +118,20 @@ def test_scene_spec_round_trip_reproduces_the_start(
     # A fresh twin (no markers) put into the scene has the robot and cube where they were.
     robot = TwinRobot(TwinConfig(scene="pick_cube"))
     robot.connect()
-    apply_scene(robot, saved, hand_cameras={"wrist": load_cameras()["wrist"]})
+    wrist = robot.model.camera("panda/eye_in_hand")
+    before = (wrist.pos.copy(), wrist.quat.copy())
+    robot.model.cam_pos[wrist.id] += 0.05  # a mis-mounted twin camera, fixed by the calibration
+    apply_scene(robot, saved)
     np.testing.assert_allclose(robot.observe().q, truth[1]["q"], atol=1e-5)
     pos, _ = body_pose(robot, "cube")
     assert np.linalg.norm(pos - truth[1]["cube_pos"]) < 0.01
     # the fixed front camera is placed from the calibration file
     front = robot.model.camera("front")
     np.testing.assert_allclose(front.pos, saved.cameras["front"].position)
+    # the hand camera is placed from the hand-eye calibration (= the twin's own mount here)
+    assert set(saved.hand_cameras) == {"wrist"}
+    np.testing.assert_allclose(wrist.pos, before[0], atol=1e-6)
+    np.testing.assert_allclose(np.abs(wrist.quat), np.abs(before[1]), atol=1e-6)
     robot.close()
 
 
