@@ -101,7 +101,7 @@ def dataset_demos(path: str | Path, task: str) -> tuple[np.ndarray, np.ndarray]:
 def behaviour_cloning_loss(
     network: torch.nn.Module, obs: torch.Tensor, actions: torch.Tensor
 ) -> torch.Tensor:
-    """Al Makdah et al. 2021, eq. (4): mean squared error to the expert's actions."""
+    """Al Makdah et al. 2021: the mean squared error to the expert's actions."""
     return (network(obs) - actions).square().sum(dim=-1).mean()
 
 

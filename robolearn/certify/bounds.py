@@ -9,7 +9,7 @@ scaling are linear maps in the chain, so they count in the bound. Two certified 
   power-iteration estimate, which approaches the norm from below) and of the blocks' constants.
 - ``combettes_pesquet``: Combettes & Pesquet, "Lipschitz certificates for layered network
   structures driven by averaged activation operators", SIAM J. Math. Data Sci. 2020,
-  https://arxiv.org/abs/1903.01014, Theorem 3.2 for firmly nonexpansive (1/2-averaged)
+  https://arxiv.org/abs/1903.01014, their bound for firmly nonexpansive (1/2-averaged)
   activations: writing each activation as ``R = (Id + N) / 2`` with ``N`` nonexpansive and
   expanding the composition ``W_m R W_(m-1) ... R W_1`` gives
   ``theta_m = 2^-(m-1) sum_{J subset of {1..m-1}} prod_{runs} ||W_b ... W_a||``, where a run is a

@@ -90,7 +90,23 @@ class LipschitzLinear(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: Tensor) -> Tensor:
-        return nn.functional.linear(x, self.effective_weight(), self.bias)
+        return nn.functional.linear(x, self._weight_for_forward(), self.bias)
+
+    def _weight_for_forward(self) -> Tensor:
+        """``effective_weight()``, cached while the weights cannot change (eval mode and no
+        parameter gradients): a rollout would otherwise pay an SVD per step. The cache is keyed
+        on the parameters' version counters, so an in-place edit invalidates it."""
+        params = list(self.parameters())
+        frozen = not torch.is_grad_enabled() or not any(p.requires_grad for p in params)
+        if self.training or not frozen:
+            return self.effective_weight()
+        key = tuple((p.data_ptr(), p._version) for p in params)
+        cached = getattr(self, "_cached_weight", None)
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                cached = (key, self.effective_weight().detach())
+            self._cached_weight = cached
+        return cached[1]
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}"

@@ -4,8 +4,8 @@ Reinforcement Learning", ICLR 2022, https://arxiv.org/abs/2106.11420).
 The smoothed policy adds Gaussian noise ``N(0, sigma^2 I)`` to its observation at every step.
 The adversary may perturb the observations of a whole episode, adaptively (each perturbation may
 depend on everything seen so far), with a total l2 budget ``B``:
-``sqrt(sum_t ||eps_t||^2) <= B``. The paper's adaptive Neyman-Pearson lemma (their Theorem 1
-and its Gaussian case) gives, for any event ``E`` of the episode (for instance "the return is at
+``sqrt(sum_t ||eps_t||^2) <= B``. The paper's adaptive Neyman-Pearson lemma (its Gaussian
+case) gives, for any event ``E`` of the episode (for instance "the return is at
 least nu"):
 
     P_attacked[E] >= Phi(Phi^-1(P_clean[E]) - B / sigma)                               (NP)
@@ -24,12 +24,13 @@ estimate ``P_clean``; the certificate uses a lower confidence bound in its place
 
       E_attacked[R] >= a + sum_i (r_(i) - r_(i-1)) Phi(Phi^-1((n - i + 1)/n - eps) - B/sigma),
 
-  the paper's expected-reward certificate (their Section 4, "Expected reward"), each term being
+  the paper's expected-reward certificate (the empirical-CDF bound), each term being
   0 where the probability bound is 0.
 
 Both hold with probability at least ``1 - alpha`` over the Monte Carlo sampling, for any adaptive
 adversary within ``B``, for the *smoothed* policy (which is what must run on the robot for the
-certificate to apply).
+certificate to apply), in the environment the episodes ran in: measured in the twin, they carry
+over to the arm only as far as the twin matches it.
 """
 
 from __future__ import annotations

@@ -92,3 +92,24 @@ def test_streamed_rlpd_weights_are_bounded_and_gated() -> None:
     assert info.value.reason == "above_limit"
     limit = CertificationConfig(max_lipschitz=bound / 2)
     assert require_lipschitz_weights(state, cfg.to_dict(), limit, backend="twin") == bound
+
+
+def test_eval_mode_weight_cache_follows_edits() -> None:
+    torch.manual_seed(0)
+    net = LipschitzMLP(6, 3, (16, 16), lipschitz=3.0, layer="spectral")
+    x = torch.randn(4, 6)
+    train_out = net(x).detach()
+    policy = load_policy_from(net)
+    np.testing.assert_allclose(policy.forward(x).numpy(), train_out.clamp(-1, 1).numpy(), atol=1e-6)
+    with torch.no_grad():
+        net.body[0].weight.mul_(0.5)  # an in-place edit must invalidate the cached weight
+    net.train()
+    expected = net(x).detach().clamp(-1, 1)
+    net.eval()
+    np.testing.assert_allclose(policy.forward(x).numpy(), expected.numpy(), atol=1e-6)
+
+
+def load_policy_from(net: LipschitzMLP):
+    from robolearn.certify.policy import CertifiablePolicy
+
+    return CertifiablePolicy(net)
