@@ -46,8 +46,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from robolearn.arena.report import write_report
 
-    real = json.loads(Path(args.real).read_text()) if args.real else None
-    path = write_report(args.out, real=real, labels=args.labels, bootstrap=args.bootstrap)
+    try:
+        real = json.loads(Path(args.real).read_text()) if args.real else None
+        path = write_report(args.out, real=real, labels=args.labels, bootstrap=args.bootstrap)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"robolearn arena report: {err}", file=sys.stderr)
+        return 2
     summary = json.loads((Path(args.out) / "summary.json").read_text())
     for row in summary["ranking"]:
         print(
@@ -64,7 +68,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_pairs(args: argparse.Namespace) -> int:
     from robolearn.arena.preferences import export_pairs
 
-    path = export_pairs(args.out)
+    try:
+        path = export_pairs(args.out)
+    except ValueError as err:
+        print(f"robolearn arena pairs: {err}", file=sys.stderr)
+        return 2
     print(f"pair manifest: {path}\nlabel it with: robolearn label serve {path}")
     return 0
 
