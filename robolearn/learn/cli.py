@@ -81,6 +81,15 @@ def _add_serl(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hidden", default="256,256", help="MLP widths, comma separated")
     p.add_argument("--critics", type=int, default=10, help="critic ensemble size")
     p.add_argument("--discount", type=float, default=0.97)
+    p.add_argument(
+        "--init-temperature", type=float, default=1e-2, help="SAC's initial alpha (SERL: 1e-2)"
+    )
+    p.add_argument(
+        "--terminate-on-success",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="end an episode at success (--no-terminate-on-success: hold it until the end)",
+    )
     p.add_argument("--eval-every", type=int, default=2_500, help="0: only at start and end")
     p.add_argument("--eval-episodes", type=int, default=20)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -117,6 +126,8 @@ def run_serl(args: argparse.Namespace) -> dict[str, Any]:
         raise TrainCommandError(f"--steps must be at least 1, got {args.steps}")
     if args.utd < 1:
         raise TrainCommandError(f"--utd must be at least 1, got {args.utd}")
+    if not args.init_temperature > 0:
+        raise TrainCommandError(f"--init-temperature must be positive, got {args.init_temperature}")
     try:
         hidden = tuple(int(h) for h in str(args.hidden).split(","))
     except ValueError:
@@ -141,8 +152,9 @@ def run_serl(args: argparse.Namespace) -> dict[str, Any]:
 
     import robolearn.envs  # noqa: F401 - registers the ids
 
-    env = gym.make(env_id, reward_type=args.reward)
-    eval_env = gym.make(env_id, reward_type=args.reward)
+    env_kwargs = {"reward_type": args.reward, "terminate_on_success": args.terminate_on_success}
+    env = gym.make(env_id, **env_kwargs)
+    eval_env = gym.make(env_id, **env_kwargs)
     try:
         # On resume the demo buffer (with any interventions) comes from the checkpoint.
         demos = None if resuming else _demos(args, env)
@@ -154,6 +166,7 @@ def run_serl(args: argparse.Namespace) -> dict[str, Any]:
             utd_ratio=args.utd,
             num_critics=args.critics,
             discount=args.discount,
+            init_temperature=args.init_temperature,
             encoder_options={"normalize": True},
             seed=args.seed,
         )

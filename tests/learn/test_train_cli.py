@@ -71,6 +71,8 @@ def test_serl_with_expert_demos_and_a_simulated_operator(tmp_path, capsys):
         "--intervene=scripted",
         "--intervene-patience=10",
         "--intervene-steps=10",
+        "--no-terminate-on-success",
+        "--init-temperature=0.001",
         f"--out={tmp_path / 'run'}",
         *TINY,
     )
@@ -78,8 +80,10 @@ def test_serl_with_expert_demos_and_a_simulated_operator(tmp_path, capsys):
     assert "transitions from 1 scripted episodes" in err
     # takeovers of 10 steps after every 10 policy steps (an episode that ends early cuts one)
     assert 0.3 <= summary["intervention_rate"] <= 0.5
-    demos = Learner.load(tmp_path / "run" / "checkpoints").demos
-    assert summary["demo_transitions"] == len(demos) > summary["intervention_steps"] > 0
+    learner = Learner.load(tmp_path / "run" / "checkpoints")
+    assert summary["demo_transitions"] == len(learner.demos) > summary["intervention_steps"] > 0
+    assert learner.agent.config.init_temperature == 0.001
+    assert summary["episodes"] == 2  # episodes run their full 50 steps despite success
 
 
 @pytest.mark.parametrize(
@@ -91,6 +95,7 @@ def test_serl_with_expert_demos_and_a_simulated_operator(tmp_path, capsys):
         (["--demos=nowhere/at_all"], "no dataset here"),
         (["--task=fly"], "unknown --task"),
         (["--hidden=a,b"], "comma-separated"),
+        (["--init-temperature=0"], "--init-temperature must be positive"),
         (["--intervene=scripted", "--intervene-steps=0", "--demos=expert:1", "--task=reach"], ""),
     ],
 )
