@@ -11,6 +11,8 @@ import numpy as np
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from robolearn.arena.perturb import SuiteError
+    from robolearn.arena.policies import PolicyError
     from robolearn.arena.runner import ArenaConfig, ArenaError, run_arena
 
     config = ArenaConfig(
@@ -33,7 +35,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             config, args.out, executor=executor, workers=args.workers, address=address,
             limit=args.limit,
         )  # fmt: skip
-    except ArenaError as err:
+    except (ArenaError, PolicyError, SuiteError) as err:
         print(f"robolearn arena run: {err}", file=sys.stderr)
         return 2
     print(

@@ -453,6 +453,17 @@ def load_results(out_dir: str | Path) -> list[dict[str, Any]]:
     return results
 
 
+def _check_policies(specs: Sequence[str]) -> None:
+    """Build every policy once here, so a typo or a bad checkpoint fails before any worker
+    starts (PolicyError names the spec)."""
+    from robolearn.arena.policies import make_policy
+
+    if not specs:
+        raise ArenaError("no policies to evaluate")
+    for spec in specs:
+        make_policy(spec)
+
+
 def run_arena(
     config: ArenaConfig,
     out_dir: str | Path,
@@ -471,6 +482,13 @@ def run_arena(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     conditions = load_suite(config.suite)
+    # Check everything before the folder is claimed by config.json.
+    _check_policies(config.policies)
+    for scene in config.scenes:
+        if not Path(scene).is_file():
+            raise ArenaError(
+                f"scene spec {scene} not found (make one with `robolearn arena reconstruct`)"
+            )
     config_file = out / "config.json"
     payload = {"config": config.to_json(), "conditions": [c.to_json() for c in conditions]}
     payload = json.loads(json.dumps(payload))  # tuples -> lists, as read back from the file
@@ -483,11 +501,6 @@ def run_arena(
             )
     else:
         write_json_atomic(config_file, payload)
-    for scene in config.scenes:
-        if not Path(scene).is_file():
-            raise ArenaError(
-                f"scene spec {scene} not found (make one with `robolearn arena reconstruct`)"
-            )
     jobs = plan_jobs(config, conditions)
     done = {p.stem for p in (out / "episodes").glob("*.json")}
     pending = [j for j in jobs if j.id not in done]

@@ -24,6 +24,11 @@ def test_errors_exit_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "no config.json" in capsys.readouterr().err
     assert main(["arena", "run", "--out", str(tmp_path / "r"), "--scene", "missing.json"]) == 2
     assert "scene spec missing.json not found" in capsys.readouterr().err
+    args = ["arena", "run", "--out", str(tmp_path / "p"), "--policies", "expert", "nope"]
+    assert main(args) == 2
+    assert "unknown policy 'nope'" in capsys.readouterr().err
+    assert main(["arena", "run", "--out", str(tmp_path / "s"), "--suite", "stormy"]) == 2
+    assert "unknown suite 'stormy'" in capsys.readouterr().err
     assert main(["calibrate", "intrinsics", "--images", str(tmp_path), "--board", "seven"]) == 2
     assert "must look like 7x6" in capsys.readouterr().err
 
