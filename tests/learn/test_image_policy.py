@@ -383,3 +383,22 @@ def test_rlpd_learns_a_goal_seen_only_in_the_image():
     assert result.curve[-1].step == 250 and result.updates >= 180
     assert 0.3 <= before <= 0.7, before
     assert after >= 0.9, (before, after)
+
+
+def test_image_agent_learns_from_recorded_demos_with_camera_frames():
+    """Demos from an episode store with camera frames (the shipped sample, 64x64) feed the
+    image agent: RLPD's 50/50 demo/online minibatches through `load_demos`."""
+    from pathlib import Path
+
+    from robolearn.learn.replay import load_demos
+
+    sample = Path(__file__).resolve().parents[2] / "datasets" / "sample_pick_cube"
+    space = _space(64)
+    demos = load_demos(sample, space, ACT7)
+    assert len(demos) > 100 and demos.obs["images.front"].dtype == np.uint8
+    online = _random_buffer(space, n=32)
+    agent = _image_agent(space, batch_size=16, utd_ratio=2)
+    rng = np.random.default_rng(0)
+    online_rows, demo_rows = agent.config.split()
+    metrics = agent.update(online.sample(2 * online_rows, rng), demos.sample(2 * demo_rows, rng))
+    assert np.isfinite(list(metrics.values())).all() and agent.critic_steps == 2
