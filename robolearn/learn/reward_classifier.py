@@ -1,6 +1,6 @@
 """A learned success detector as the reward: SERL's reward classifier.
 
-SERL (Luo et al. 2024, https://arxiv.org/abs/2401.16013, section IV-B) trains a binary
+SERL (Luo et al. 2024, https://arxiv.org/abs/2401.16013, its reward classifiers) trains a binary
 classifier on camera images to say whether the task is solved, and gives the learner the
 thresholded prediction as a sparse reward (and, optionally, as the episode's end), because a
 real cell has no ``is_success`` predicate. This module trains one from an episode store
@@ -17,8 +17,9 @@ a label; reset frames carry none and are not used. Two labellings (``label=``):
 
 - ``"reward"`` (default): the frame is a success iff the stored per-step sparse reward of the
   step that led to it is 1 -- on the twin that is the task's own success predicate, frame by
-  frame. Record with success termination off so episodes go on in the success state and give
-  many positive frames; with it on, an episode has exactly one.
+  frame. Record with success termination off (``gym.make(..., terminate_on_success=False)``;
+  ``robolearn record`` ends episodes at their first success) so episodes go on in the success
+  state and give many positive frames; with it on, an episode has exactly one.
 - ``"final"``: the last ``final_frames`` frames of every episode marked successful (episode
   metadata, e.g. the operator's SUCCESS key on the real arm, where no reward is recorded) are
   successes; every other frame is a failure.
