@@ -129,6 +129,7 @@ BENCHMARKS = {
     "sample-efficiency": "robolearn.bench.sample_efficiency",
     "arena": "robolearn.bench.arena_throughput",
     "alignment": "robolearn.bench.alignment",
+    "image-learner": "robolearn.bench.image_learner",
 }
 
 
