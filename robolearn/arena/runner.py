@@ -169,6 +169,7 @@ def run_episode(state: _WorkerState, job: EpisodeJob, run_id: str) -> dict[str, 
     snapshot.restore(env.robot.model)
     env.task.prepare(scene=state.scene(job.scene), episode_seed=job.seed)
     obs, info = env.reset(seed=job.seed)
+    initial_objects = [float(v) for v in info["object_state"]]
     policy.reset(env, job.seed)
     frames = [env.robot.render("front", cfg.video_size)] if job.video else []
     progress = float(info["dense_reward"])
@@ -202,6 +203,7 @@ def run_episode(state: _WorkerState, job: EpisodeJob, run_id: str) -> dict[str, 
         "steps_to_success": first_success,
         "max_steps": env.max_episode_steps,
         "terms": {k: float(v) for k, v in info["reward_terms"].items()},
+        "initial_object_state": initial_objects,  # the task's object_state after the reset
         "video": str(video.relative_to(state.out_dir)) if video else None,
         "wall_s": time.perf_counter() - t0,
         "cpu_s": time.process_time() - cpu0,  # this worker's CPU time (wall_s minus waiting)
