@@ -412,10 +412,24 @@ class RayExecutor(Executor):
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
                 for ref in done:
-                    yield ray.get(ref)
+                    yield self._store_here(ray.get(ref))
         finally:
             for ref in pending:
                 ray.cancel(ref)
+
+    def _store_here(self, result: dict[str, Any]) -> dict[str, Any]:
+        # On a cluster the worker wrote into its own node's folder: keep a copy of the result
+        # (and the video the worker sent along) in the driver's folder too.
+        video = result.pop("_video_bytes", None)
+        if video is not None and result.get("video"):
+            path = self.out_dir / result["video"]
+            if not path.is_file():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(video)
+        path = self.out_dir / "episodes" / f"{result['id']}.json"
+        if not path.is_file():
+            write_json_atomic(path, result)
+        return result
 
     def close(self) -> None:
         if self._owns_ray:
@@ -429,7 +443,10 @@ def _ray_episode(
     global _STATE
     if _STATE is None or _STATE.config.to_json() != config or str(_STATE.out_dir) != out_dir:
         _init_worker(config, out_dir)
-    return _run_in_worker(job, run_id)
+    result = _run_in_worker(job, run_id)
+    if result.get("video"):
+        result = {**result, "_video_bytes": (Path(out_dir) / result["video"]).read_bytes()}
+    return result
 
 
 # --- the run ----------------------------------------------------------------------------------

@@ -131,9 +131,15 @@ def test_plan_interleaves_seeds_and_pairs_videos() -> None:
 @pytest.mark.slow
 def test_ray_executor_runs_and_resumes(tmp_path: Path) -> None:
     pytest.importorskip("ray")
-    config = ArenaConfig(policies=["expert", "random"], suite="nominal", seeds=2, videos=0)
+    config = ArenaConfig(
+        policies=["expert", "random"], suite="nominal", seeds=2, videos=1, video_size=(48, 64)
+    )
     first = run_arena(config, tmp_path / "ray", executor="ray", workers=2, limit=2, progress=False)
     assert first.ran == 2
     second = run_arena(config, tmp_path / "ray", executor="ray", workers=2, progress=False)
     assert second.skipped == 2 and second.ran == 2
-    assert len(load_results(tmp_path / "ray")) == 4
+    results = load_results(tmp_path / "ray")
+    assert len(results) == 4
+    videos = [r["video"] for r in results if r["video"]]
+    assert len(videos) == 2 and all((tmp_path / "ray" / v).stat().st_size > 500 for v in videos)
+    assert all("_video_bytes" not in r for r in results)
