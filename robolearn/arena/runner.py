@@ -110,14 +110,14 @@ class _WorkerState:
         self.config = config
         self.out_dir = out_dir
         self.conditions = {c.name: c for c in load_suite(config.suite)}
-        self.envs: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self.envs: dict[tuple[Any, ...], Any] = {}
         self.policies: dict[str, Any] = {}
         self.scenes: dict[str, Any] = {}
 
     def env_for(
         self, condition: Condition, cameras: tuple[str, ...], image_size: tuple[int, int]
     ) -> Any:
-        key = (condition.name, cameras)
+        key = (condition.name, cameras, image_size)
         if key not in self.envs:
             from robolearn.arena.task import ArenaTask
             from robolearn.envs.robot_env import RobotEnv
