@@ -104,9 +104,10 @@ class Monitor:
         raise AssertionError(f"timed out waiting for {what}; last status: {self.latest}")
 
     def close(self) -> None:
+        rclpy.shutdown(context=self.context)  # wakes the spinning thread
+        self.thread.join(timeout=5.0)
         self.executor.shutdown(timeout_sec=1.0)
         self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
 
 
 @pytest.fixture
