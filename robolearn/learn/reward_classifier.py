@@ -635,6 +635,7 @@ class ClassifierReward(gym.Wrapper):
 def _cmd_train_classifier(args: argparse.Namespace) -> int:
     from robolearn.data.store import StoreError
 
+    torch.set_num_threads(args.threads)
     try:
         report = train_reward_classifier(
             args.dataset,
@@ -705,6 +706,7 @@ def add_classifier_subcommand(train_subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam, cosine-decayed to 0")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_train_classifier)
     return p
