@@ -19,6 +19,7 @@ executed replaces the policy's in the stored transition and the row is flagged `
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import math
 from collections.abc import Mapping
@@ -44,6 +45,21 @@ def env_spec(task: str, env: str = "") -> str:
     if task not in ENV_IDS:
         raise ValueError(f"unknown task {task!r}; known: {sorted(ENV_IDS)} (or give an env id)")
     return ENV_IDS[task]
+
+
+def parse_env_kwargs(text: str) -> dict[str, Any]:
+    """Env keyword arguments from a JSON object string (``""`` is none)."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"env_kwargs is not JSON ({err}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"env_kwargs must be a JSON object like '{{\"horizon\": 50}}', got {text!r}"
+        )
+    return value
 
 
 def make_env(spec: str, kwargs: Mapping[str, Any] | None = None) -> gym.Env:

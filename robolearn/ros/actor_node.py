@@ -20,7 +20,6 @@ actors share one learner: give each its own `actor_id` and `seed`; topic names a
 from __future__ import annotations
 
 import collections
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -35,7 +34,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_msgs.msg import UInt8MultiArray
 
-from robolearn.learn.actor import Actor, env_spec, make_env
+from robolearn.learn.actor import Actor, env_spec, make_env, parse_env_kwargs
 from robolearn.learn.codec import CodecError, decode_weights, encode_transitions
 from robolearn.ros import qos, restrict_discovery_to_localhost
 from robolearn.ros.serl_wire import (
@@ -80,7 +79,7 @@ class SerlActorNode(Node):
         # One observation at a time: more torch threads only contend for the CPU.
         torch.set_num_threads(1)
         spec = env_spec(p["task"], p["env"])
-        env = make_env(spec, json.loads(p["env_kwargs"]))
+        env = make_env(spec, parse_env_kwargs(p["env_kwargs"]))
         self.actor = Actor(
             env,
             actor_id=p["actor_id"],

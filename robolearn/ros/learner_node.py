@@ -41,7 +41,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_msgs.msg import UInt8MultiArray
 
-from robolearn.learn.actor import env_spec, episode_stats, make_env
+from robolearn.learn.actor import env_spec, episode_stats, make_env, parse_env_kwargs
 from robolearn.learn.codec import (
     CodecError,
     TransitionBatch,
@@ -110,7 +110,7 @@ class SerlLearnerNode(Node):
         if int(p["torch_threads"]) > 0:
             torch.set_num_threads(int(p["torch_threads"]))
         self.env_spec = env_spec(p["task"], p["env"])
-        env = make_env(self.env_spec, json.loads(p["env_kwargs"]))
+        env = make_env(self.env_spec, parse_env_kwargs(p["env_kwargs"]))
         try:
             self.observation_space: gym.Space = env.observation_space
             self.action_space: gym.spaces.Box = env.action_space
@@ -170,7 +170,12 @@ class SerlLearnerNode(Node):
         )
 
     def _new_learner(self, env: gym.Env, p: dict[str, Any]) -> Learner:
-        overrides = json.loads(p["agent_config"])
+        try:
+            overrides = json.loads(p["agent_config"] or "{}")
+        except json.JSONDecodeError as err:
+            raise ValueError(f"agent_config is not JSON ({err}): {p['agent_config']!r}") from None
+        if not isinstance(overrides, dict):
+            raise ValueError(f"agent_config must be a JSON object, got {p['agent_config']!r}")
         config = RLPDConfig.from_dict(
             {
                 "hidden_dims": tuple(int(h) for h in p["hidden_dims"]),
@@ -195,7 +200,10 @@ class SerlLearnerNode(Node):
         if spec.startswith("expert:"):
             from robolearn.learn.train import collect_expert_demos
 
-            episodes = int(spec.split(":", 1)[1])
+            count = spec.split(":", 1)[1]
+            if not count.isdigit() or int(count) < 1:
+                raise ValueError(f"demos {spec!r}: expected expert:N with N >= 1 episodes")
+            episodes = int(count)
             own = getattr(env.unwrapped, "expert", None)  # envs with a built-in expert
             buffer = collect_expert_demos(
                 env,
