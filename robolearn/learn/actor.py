@@ -83,6 +83,40 @@ def make_env(spec: str, kwargs: Mapping[str, Any] | None = None) -> gym.Env:
     return gym.make(spec, **kwargs)  # raises gymnasium's error naming the unknown id
 
 
+def with_operator(
+    env: gym.Env,
+    device: str,
+    *,
+    seed: int = 0,
+    patience: int = 30,
+    takeover_steps: int = 20,
+    max_episodes: int | None = None,
+) -> gym.Env:
+    """``env`` under an `InterventionWrapper` (HIL-SERL): ``device`` is a teleoperator type
+    (``spacemouse``, ``gamepad``, ``keyboard``: a person takes over whenever the device is
+    engaged) or ``scripted``: the task's scripted expert as a simulated operator, taking over
+    after ``patience`` policy steps for ``takeover_steps`` steps, for ``max_episodes`` episodes
+    (None: always). ``""`` returns ``env`` unchanged."""
+    if not device:
+        return env
+    from robolearn.teleop.base import make_teleoperator
+    from robolearn.teleop.intervention import InterventionWrapper
+
+    if device != "scripted":
+        return InterventionWrapper(env, make_teleoperator(device))
+    from robolearn.learn.simulated_operator import SimulatedOperator, SimulatedOperatorConfig
+    from robolearn.teleop.scripted import ScriptedConfig, ScriptedTeleop
+
+    task = getattr(env.unwrapped, "task", None)
+    if task is None or not hasattr(task, "make_expert"):
+        raise ValueError("intervene=scripted needs a robolearn task env (with a scripted expert)")
+    expert = ScriptedTeleop(ScriptedConfig(seed=seed), expert=task.make_expert())
+    config = SimulatedOperatorConfig(
+        patience=patience, takeover_steps=takeover_steps, max_episodes=max_episodes, seed=seed
+    )
+    return InterventionWrapper(env, SimulatedOperator(expert, config))
+
+
 @dataclass
 class EpisodeStats:
     """A finished episode as the actor saw it."""
@@ -131,6 +165,7 @@ class Actor:
         self.env_steps = 0
         self.episodes = 0
         self.successes = 0
+        self.intervention_steps = 0  # steps an operator acted in
         self.sequence = 0  # batches handed out
         self.last_episode: EpisodeStats | None = None
         self._rows: list[dict[str, Any]] = []
@@ -197,6 +232,7 @@ class Actor:
             }
         )
         self.env_steps += 1
+        self.intervention_steps += int(intervened)
         ep = self._episode
         ep["return"] += float(reward)
         ep["length"] += 1

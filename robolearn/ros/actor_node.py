@@ -34,7 +34,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_msgs.msg import UInt8MultiArray
 
-from robolearn.learn.actor import Actor, env_spec, make_env, parse_env_kwargs
+from robolearn.learn.actor import Actor, env_spec, make_env, parse_env_kwargs, with_operator
 from robolearn.learn.codec import CodecError, decode_weights, encode_transitions
 from robolearn.ros import qos, restrict_discovery_to_localhost
 from robolearn.ros.serl_wire import (
@@ -59,6 +59,17 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "rate_hz": (0.0, "Environment steps per second; 0 steps as fast as the env allows."),
     "max_queued_batches": (1000, "Batches kept while no learner listens (oldest dropped)."),
     "deterministic": (False, "Act with the policy's mean instead of sampling (evaluation)."),
+    "intervene": (
+        "",
+        "HIL-SERL operator: '' none, a teleop device (spacemouse, gamepad, "
+        "keyboard) or 'scripted' (the task's expert takes over on a schedule).",
+    ),
+    "intervene_patience": (30, "intervene=scripted: policy steps before each takeover."),
+    "intervene_steps": (20, "intervene=scripted: steps per takeover."),
+    "intervene_episodes": (
+        -1,
+        "intervene=scripted: stop helping after this many episodes (-1: never stop).",
+    ),
 }
 
 
@@ -79,7 +90,14 @@ class SerlActorNode(Node):
         # One observation at a time: more torch threads only contend for the CPU.
         torch.set_num_threads(1)
         spec = env_spec(p["task"], p["env"])
-        env = make_env(spec, parse_env_kwargs(p["env_kwargs"]))
+        env = with_operator(
+            make_env(spec, parse_env_kwargs(p["env_kwargs"])),
+            p["intervene"],
+            seed=int(p["seed"]),
+            patience=int(p["intervene_patience"]),
+            takeover_steps=int(p["intervene_steps"]),
+            max_episodes=None if int(p["intervene_episodes"]) < 0 else int(p["intervene_episodes"]),
+        )
         self.actor = Actor(
             env,
             actor_id=p["actor_id"],
@@ -161,6 +179,7 @@ class SerlActorNode(Node):
             "batches_dropped": self.batches_dropped,
             "rejected_weights": self.rejected_weights,
             "steps_per_s": round(self.steps_per_s, 1),
+            "intervention_steps": a.intervention_steps,
         }
 
     def _publish_status(self) -> None:

@@ -125,3 +125,21 @@ def test_learns_through_the_codec_with_lagging_weights():
     )
     assert before <= 0.2 and after >= 0.8
     assert actor.weights_version == version >= 30
+
+
+def test_scripted_operator_on_the_twin_marks_intervention_rows():
+    from robolearn.learn.actor import with_operator
+
+    base = make_env("robolearn/PandaReach-v0")
+    assert with_operator(base, "") is base
+    env = with_operator(base, "scripted", seed=0, patience=4, takeover_steps=3)
+    actor = Actor(env, actor_id="a", batch_size=20, seed=0)
+    try:
+        batch = next(b for b in (actor.step() for _ in range(20)) if b is not None)
+        # hands off for 4 steps, 3 expert steps, and again
+        np.testing.assert_array_equal(batch.intervened[:14], [0, 0, 0, 0, 1, 1, 1] * 2)
+        assert actor.intervention_steps == int(batch.intervened.sum())
+    finally:
+        actor.close()
+    with pytest.raises(ValueError, match="robolearn task env"):
+        with_operator(PointGoalEnv(), "scripted")
