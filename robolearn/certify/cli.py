@@ -112,7 +112,7 @@ def _sample_inputs(policy: Any, task: str | None, episodes: int, seed: int) -> A
 
 def _cmd_bound(args: argparse.Namespace) -> int:
     _single_thread()
-    from robolearn.certify.artifact import create_certificate
+    from robolearn.certify.artifact import certificate_path, create_certificate
     from robolearn.certify.bounds import certify_lipschitz
     from robolearn.certify.closed_loop import check_closed_loop
     from robolearn.certify.policy import load_policy
@@ -162,7 +162,7 @@ def _cmd_bound(args: argparse.Namespace) -> int:
             empirical_lower=report.empirical_lower,
             task=task,
         )
-        print(f"  wrote {Path(args.policy).with_suffix('').name}.cert.json")
+        print(f"  wrote {certificate_path(args.policy)}")
     if args.json:
         print(json.dumps(report.as_dict()))
     return 0 if closed is None or closed["holds"] else 1
@@ -191,7 +191,7 @@ def _cmd_smoothing(args: argparse.Namespace) -> int:
             sigma=args.sigma,
             budgets=budgets,
             episodes=args.episodes,
-            alpha=1.0 - args.confidence,
+            alpha=round(1.0 - args.confidence, 12),
             seed=args.seed,
             thresholds=args.nu,
         )
@@ -224,6 +224,29 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             env.close()
     print(result.summary())
     return 0 if result.ok else 1
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    from robolearn.certify.gate import (
+        CertificateRefused,
+        CertificationConfig,
+        require_certificate,
+    )
+
+    cfg = CertificationConfig.from_yaml(args.config) if args.config else CertificationConfig()
+    if args.max_lipschitz is not None:
+        cfg.max_lipschitz = float(args.max_lipschitz)
+    try:
+        cert = require_certificate(args.policy, args.backend, cfg)
+    except CertificateRefused as exc:
+        print(f"REFUSED ({exc.reason}): {exc}")
+        return 1
+    if cert is None:
+        print(f"allowed on {args.backend!r} without a valid certificate (not a gated backend)")
+    else:
+        bound = cert["lipschitz"]["certified_upper"]
+        print(f"ACCEPTED on {args.backend!r}: certified L <= {bound:.4g}")
+    return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -319,6 +342,13 @@ def add_certify_parser(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--rerun", action="store_true", help="re-run the closed-loop PGD check")
     v.add_argument("--episodes", type=int, default=3)
     v.set_defaults(func=_cmd_verify)
+
+    g = verbs.add_parser("gate", help="what the actor's deployment gate says about a policy")
+    g.add_argument("--policy", type=Path, required=True)
+    g.add_argument("--backend", default="franka")
+    g.add_argument("--config", type=Path, help="a YAML with a certification: section")
+    g.add_argument("--max-lipschitz", type=float, help="override certification.max_lipschitz")
+    g.set_defaults(func=_cmd_gate)
 
     r = verbs.add_parser("report", help="the L sweep report (markdown + PNG)")
     r.add_argument("--task", choices=TASKS, default="pick_cube")

@@ -67,6 +67,10 @@ def test_bound_verify_and_tamper(trained: Path, capsys) -> None:
     assert "certified upper bound" in out and "holds" in out
     assert main(["certify", "verify", "--policy", str(trained)]) == 0
     assert "OK" in capsys.readouterr().out
+    assert main(["certify", "gate", "--policy", str(trained)]) == 0
+    assert "ACCEPTED" in capsys.readouterr().out
+    assert main(["certify", "gate", "--policy", str(trained), "--max-lipschitz", "0.001"]) == 1
+    assert "REFUSED (above_limit)" in capsys.readouterr().out
     data = bytearray(trained.read_bytes())
     data[-5] ^= 0x10
     tampered = trained.with_name("tampered.safetensors")
