@@ -151,6 +151,7 @@ class SerlLearnerNode(Node):
         self.batches_received = 0
         self.rejected_batches = 0
         self.lost_batches = 0
+        self.policy_lag = -1  # of the last batch; -1 until a batch acted with weights
         self.actors: dict[str, dict[str, Any]] = {}  # per actor: last sequence, running episode
         self.recent_success: deque[float] = deque(maxlen=20)
         self.last_metrics: dict[str, float] = {}
@@ -243,6 +244,8 @@ class SerlLearnerNode(Node):
         before = learner.env_steps
         learner.add(batch.transitions, intervened=batch.intervened)
         self.batches_received += 1
+        if batch.policy_version >= 0:  # snapshots between the acting policy and the newest
+            self.policy_lag = self.weights_version - batch.policy_version
         for episode in episode_stats(batch, actor["episode"]):
             learner.record_episode(
                 episode.success,
@@ -332,6 +335,7 @@ class SerlLearnerNode(Node):
             "lost_batches": self.lost_batches,
             "pending_steps": self.pending_steps,
             "forgotten_steps": self.forgotten_steps,
+            "policy_lag": self.policy_lag,
             "recent_success_rate": (
                 sum(self.recent_success) / len(self.recent_success)
                 if self.recent_success

@@ -153,6 +153,13 @@ def test_actors_and_learner_exchange_transitions_and_weights_across_a_learner_re
             procs=watched,
         )
         assert monitor.value("serl_learner", "updates") > 0
+        # batches acted by the policy come back tagged with the version that acted
+        monitor.wait_for(
+            lambda: monitor.value("serl_learner", "policy_lag") >= 0,
+            "batches acted with learner weights",
+            timeout=30,
+            procs=watched,
+        )
         assert monitor.value("serl_learner", "demo_size") > 0  # expert:1 demos
         assert monitor.value("serl_learner", "rejected_batches") == 0
         for a in actors:
