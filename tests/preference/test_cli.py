@@ -18,7 +18,7 @@ from robolearn.preference.reward import LearnedReward
 def test_pearl_workflow_with_the_labelling_page(tmp_path, capsys):
     torch.set_num_threads(1)
     ds = tmp_path / "reach"
-    collect = "pearl collect --task reach --episodes 3 --qualities expert random --image-size 32"
+    collect = "pearl collect --task reach --episodes 2 --qualities expert random --image-size 32"
     assert main([*collect.split(), "--out", str(ds), "--cameras", "front"]) == 0
     pairs_cmd = "pearl pairs --pairs 3 --segments 6 --segment-length 10"
     assert main([*pairs_cmd.split(), "--dataset", str(ds)]) == 0
