@@ -13,7 +13,9 @@
 - checkpoints every `checkpoint_every_s` seconds and on shutdown (`Learner.save`, atomic) into
   `checkpoint_dir`, and with `resume` continues from the newest checkpoint there: agent,
   buffers, counters, run id and weights version;
-- publishes its counters on ``/diagnostics`` (name ``serl_learner``) once a second.
+- publishes its counters on ``/diagnostics`` (name ``serl_learner``) once a second, and with
+  `log_dir` writes TensorBoard scalars (``episode/*``, ``train/*``, as `robolearn train serl`)
+  and ``learning_curve.png`` on shutdown.
 
 The learner builds (and closes) one instance of the env only to read its observation and action
 spaces, and to roll out the scripted expert for ``demos:=expert:N``.
@@ -50,6 +52,7 @@ from robolearn.learn.codec import (
     encode_weights,
 )
 from robolearn.learn.learner import Learner
+from robolearn.learn.metrics_log import TrainingLog
 from robolearn.learn.replay import ReplayBuffer, load_demos
 from robolearn.learn.rlpd import RLPDAgent, RLPDConfig
 from robolearn.ros import qos, restrict_discovery_to_localhost
@@ -85,6 +88,7 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "checkpoint_every_s": (300.0, "Seconds between periodic checkpoints."),
     "resume": (True, "Continue from the newest checkpoint in checkpoint_dir if there is one."),
     "run_id": ("", "Name of this training run in the weights; '' picks a fresh one."),
+    "log_dir": ("", "TensorBoard scalars and learning_curve.png here; '' for none."),
     "torch_threads": (
         1,
         "torch intra-op threads (0: torch's default). More than 1 on a busy "
@@ -156,6 +160,8 @@ class SerlLearnerNode(Node):
         self.recent_success: deque[float] = deque(maxlen=20)
         self.last_metrics: dict[str, float] = {}
         self._published_updates = self.learner.updates
+        self.training_log = self._training_log(str(p["log_dir"]))
+        self._last_train_log = 0.0
         self._last_checkpoint = time.monotonic()
         self._saved_at = (self.learner.env_steps, self.learner.updates)
         self._last_log = (time.monotonic(), self.learner.updates, self.learner.env_steps)
@@ -168,6 +174,18 @@ class SerlLearnerNode(Node):
             f"online={len(self.learner.online)}/{self.learner.online.capacity} demos="
             f"{len(self.learner.demos) if self.learner.demos is not None else 0} "
             f"utd={self.learner.agent.config.utd_ratio} listening on {TRANSITIONS_TOPIC}"
+        )
+
+    def _training_log(self, log_dir: str) -> TrainingLog | None:
+        """TensorBoard and the learning curve (same tags as `robolearn train serl`), with the
+        plotted history carried through checkpoints."""
+        if not log_dir:
+            return None
+        return TrainingLog(
+            log_dir,
+            total_steps=0,
+            initial_step=self.learner.env_steps,
+            history=self.learner.extra.get("log_history"),
         )
 
     def _new_learner(self, env: gym.Env, p: dict[str, Any]) -> Learner:
@@ -254,6 +272,14 @@ class SerlLearnerNode(Node):
                 interventions=episode.interventions,
             )
             self.recent_success.append(float(episode.success))
+            if self.training_log is not None:
+                self.training_log.episode(
+                    learner.env_steps,
+                    episode_return=episode.episode_return,
+                    success=episode.success,
+                    length=episode.length,
+                    intervention_rate=episode.interventions / max(1, episode.length),
+                )
         # Updates are owed for steps at or past learning_starts (as in the in-process loop).
         owed = learner.env_steps - max(before, learner.learning_starts - 1)
         self.pending_steps += max(0, min(owed, len(batch)))
@@ -276,6 +302,11 @@ class SerlLearnerNode(Node):
             self.pending_steps -= steps
             if metrics:
                 self.last_metrics = metrics
+                now = time.monotonic()
+                if self.training_log is not None and now - self._last_train_log >= 5.0:
+                    scalars = {**metrics, "policy_lag": float(self.policy_lag)}
+                    self.training_log.train_metrics(learner.env_steps, scalars, force=True)
+                    self._last_train_log = now
             if learner.updates - self._published_updates >= int(self.params["publish_every"]):
                 self._publish_weights()
         now = time.monotonic()
@@ -311,7 +342,11 @@ class SerlLearnerNode(Node):
         learner = self.learner
         path = learner.save(
             self.checkpoint_dir,
-            extra={"run_id": self.run_id, "weights_version": self.weights_version},
+            extra={
+                "run_id": self.run_id,
+                "weights_version": self.weights_version,
+                "log_history": self.training_log.state() if self.training_log else None,
+            },
         )
         self._last_checkpoint = time.monotonic()
         self._saved_at = (learner.env_steps, learner.updates)
@@ -374,6 +409,8 @@ class SerlLearnerNode(Node):
     def destroy_node(self) -> None:
         if self.checkpoint_dir is not None and self._unsaved():
             self.save_checkpoint()
+        if self.training_log is not None:
+            self.training_log.close()  # writes learning_curve.png
         super().destroy_node()
 
 

@@ -120,7 +120,7 @@ def monitor():
 def test_actors_and_learner_exchange_transitions_and_weights_across_a_learner_restart(
     tmp_path: Path, monitor: Monitor
 ):
-    ckpt = tmp_path / "ckpt"
+    ckpt, logs_dir = tmp_path / "ckpt", tmp_path / "logs"
     learner_log, logs = tmp_path / "learner.log", []
     procs: list[subprocess.Popen] = []
     learner = None
@@ -131,7 +131,9 @@ def test_actors_and_learner_exchange_transitions_and_weights_across_a_learner_re
             procs.append(_start("robolearn.ros.actor_node", params, log))
             logs.append((procs[-1], log))
         learner = _start(
-            "robolearn.ros.learner_node", [*TINY_LEARNER, f"checkpoint_dir:={ckpt}"], learner_log
+            "robolearn.ros.learner_node",
+            [*TINY_LEARNER, f"checkpoint_dir:={ckpt}", f"log_dir:={logs_dir}"],
+            learner_log,
         )
         watched = [*logs, (learner, learner_log)]
         actors = ("serl_actor/a0", "serl_actor/a1")
@@ -195,7 +197,9 @@ def test_actors_and_learner_exchange_transitions_and_weights_across_a_learner_re
         # 3. a new learner resumes from the checkpoint; the actors get a higher version
         monitor.latest.pop("serl_learner")
         learner = _start(
-            "robolearn.ros.learner_node", [*TINY_LEARNER, f"checkpoint_dir:={ckpt}"], learner_log
+            "robolearn.ros.learner_node",
+            [*TINY_LEARNER, f"checkpoint_dir:={ckpt}", f"log_dir:={logs_dir}"],
+            learner_log,
         )
         watched = [*logs, (learner, learner_log)]
         monitor.wait_for(
@@ -214,6 +218,14 @@ def test_actors_and_learner_exchange_transitions_and_weights_across_a_learner_re
         assert resumed > 0.5 * before_restart, (resumed, before_restart)
         for a in actors:
             assert monitor.value(a, "rejected_weights") == 0
+
+        # 4. a clean stop (SIGTERM) checkpoints and writes the learning curve
+        checkpoints = sorted(ckpt.glob("ckpt-*"))
+        learner.terminate()
+        assert learner.wait(timeout=60) == 0, learner_log.read_text()[-3000:]
+        assert sorted(ckpt.glob("ckpt-*"))[-1] != checkpoints[-1]
+        assert (logs_dir / "learning_curve.png").is_file()
+        assert list(logs_dir.glob("events.out.tfevents*"))
     finally:
         for proc in procs + ([learner] if learner is not None else []):
             _terminate(proc)
