@@ -231,3 +231,46 @@ def test_actors_and_learner_exchange_transitions_and_weights_across_a_learner_re
             _terminate(proc)
         for _, log in logs + [(None, learner_log)]:
             print(f"--- {log.name}\n{log.read_text()[-3000:]}")
+
+
+@pytest.mark.slow
+def test_learns_a_toy_task_across_processes(tmp_path: Path, monitor: Monitor):
+    """A learner and an actor process on a toy numpy env: the success rate of the actor's
+    training episodes (stochastic policy, weights over DDS) rises from ~0 to >= 80%."""
+    env = ["env:=tests.learn.toy_envs:PointGoalEnv",
+           """env_kwargs:='{"horizon": 20, "step_size": 0.2, "radius": 0.15}'"""]  # fmt: skip
+    learner_log, actor_log = tmp_path / "learner.log", tmp_path / "actor.log"
+    learner = _start(
+        "robolearn.ros.learner_node",
+        [*env, "hidden_dims:=[64,64]", "num_critics:=2", "utd_ratio:=2", "batch_size:=128",
+         "discount:=0.97", "learning_starts:=100", "publish_every:=20", "demos:=expert:10"],
+        learner_log,
+    )  # fmt: skip
+    actor = _start(
+        "robolearn.ros.actor_node", [*env, "rate_hz:=100.0", "batch_size:=10"], actor_log
+    )
+    watched = [(learner, learner_log), (actor, actor_log)]
+    try:
+        monitor.wait_for(
+            lambda: monitor.value("serl_learner", "episodes") >= 20,
+            "20 episodes",
+            timeout=180,
+            procs=watched,
+        )
+        early = monitor.value("serl_learner", "recent_success_rate", float)
+        monitor.wait_for(
+            lambda: (
+                monitor.value("serl_learner", "recent_success_rate", float) >= 0.8
+                or monitor.value("serl_learner", "env_steps") > 8000
+            ),
+            "success >= 0.8 or 8000 env steps",
+            timeout=600,
+            procs=watched,
+        )
+        late = monitor.value("serl_learner", "recent_success_rate", float)
+        steps = monitor.value("serl_learner", "env_steps")
+        print(f"toy over ROS: recent success {early:.2f} -> {late:.2f} at {steps} env steps")
+        assert early <= 0.3 and late >= 0.8
+    finally:
+        for proc in (actor, learner):
+            _terminate(proc)
