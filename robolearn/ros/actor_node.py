@@ -15,6 +15,8 @@ learner and sends its transitions back in batches:
 Random actions until the first weights arrive (and for at least `random_steps` steps); then the
 stochastic policy, with the last weights received for as long as the learner is away. Several
 actors share one learner: give each its own `actor_id` and `seed`; topic names are shared.
+`intervene` puts a HIL-SERL operator at the actor (a teleop device, or the task's scripted
+expert on a schedule); the steps it takes are flagged in the batches.
 """
 
 from __future__ import annotations
