@@ -10,18 +10,21 @@ cameras are on, `images` (uint8 HxWx3 per camera).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from robolearn.robot.safety import DOWN_QUAT
+from robolearn.robot.safety import DOWN_QUAT, EStopError
 from robolearn.robot.transforms import quat_hemisphere
 from robolearn.robot.twin import TwinConfig, TwinRobot
 from robolearn.robot.types import CartesianTarget, GripperCommand, RobotState
 from robolearn.sim.tasks import TASKS, Task
 from robolearn.sim.tasks.base import ACTION_DIM, apply_action
+
+log = logging.getLogger(__name__)
 
 PROPRIO_DIM = 28  # ee_pos 3, ee_quat 4, ee_twist 6, gripper 1, q 7, dq 7
 EE_QUAT = slice(3, 7)
@@ -131,9 +134,15 @@ class RobotEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         act = validate_action(action)
         pos, quat, width = apply_action(self.robot.limits, self._state, act)
-        self.robot.command(CartesianTarget(pos, quat))
-        self.robot.gripper(GripperCommand(width=width))
-        self.robot.advance(1.0 / self.control_hz)
+        stop: str | None = None
+        try:
+            self.robot.command(CartesianTarget(pos, quat))
+            self.robot.gripper(GripperCommand(width=width))
+        except EStopError as error:
+            stop = str(error)  # latched by the last step's state (e.g. a joint past its limit)
+        if stop is None:
+            self.robot.advance(1.0 / self.control_hz)
+            stop = self.robot.safety.estop_reason
         self._steps += 1
         self._state = self.robot.observe()
         objects = self.task.objects(self.robot)
@@ -142,9 +151,15 @@ class RobotEnv(gym.Env):
             evaluation.sparse_reward if self.reward_type == "sparse" else evaluation.dense_reward
         )
         terminated = bool(evaluation.success and self.terminate_on_success)
-        truncated = self._steps >= self.max_episode_steps and not terminated
+        # A safety stop ends the episode as a truncation (the arm holds; reset() recovers), as
+        # an operator would stop a real episode: the state's value is not zero, only cut off.
+        truncated = (self._steps >= self.max_episode_steps or stop is not None) and not terminated
         obs = self._observation(self._state, objects)
-        return obs, float(reward), terminated, truncated, self._info(evaluation, objects)
+        info = self._info(evaluation, objects)
+        if stop is not None:
+            info["safety_stop"] = stop
+            log.warning("episode stopped by the safety layer: %s", stop)
+        return obs, float(reward), terminated, truncated, info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":

@@ -107,3 +107,28 @@ def test_info_carries_reward_terms_and_terminated_truncated_apart() -> None:
     assert trunc and not term
     assert steps == env.unwrapped.max_episode_steps
     env.close()
+
+
+def test_safety_stop_ends_the_episode_and_reset_recovers() -> None:
+    """A latched e-stop (here: joint 4 teleported past its lower limit, as a wild exploration
+    action can do) truncates the episode with the reason in info instead of raising; the arm
+    does not move while stopped; reset() recovers and the next episode runs normally."""
+    import mujoco
+
+    env = gym.make("robolearn/PandaPickCube-v0")
+    obs, _ = env.reset(seed=0)
+    base = env.unwrapped
+    robot = base.robot
+    robot.data.qpos[3] = robot.limits.arm.joint_lower[3] - 0.05
+    mujoco.mj_forward(robot.model, robot.data)
+    robot.mark_state_changed()
+    q_before = robot.observe().q.copy()
+    obs, reward, terminated, truncated, info = env.step(np.ones(7, np.float32))
+    assert truncated and not terminated
+    assert "joint(s) 4 past their limits" in info["safety_stop"]
+    assert np.allclose(robot.observe().q, q_before)  # no command reached the arm
+    env.reset(seed=1)
+    for _ in range(3):
+        obs, reward, terminated, truncated, info = env.step(np.zeros(7, np.float32))
+        assert "safety_stop" not in info and not truncated
+    env.close()
