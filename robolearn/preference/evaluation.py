@@ -296,10 +296,10 @@ def _plots(report: dict[str, Any], out: Path) -> None:
         )
         axes[2].plot(flips, [r["bt_correlation"] for r in rs], "x--", color=line.get_color())
     axes[0].set(
-        title="transferred-label accuracy", xlabel="source label flip rate", ylim=(0.4, 1.0)
+        title="transferred-label accuracy", xlabel="source label flip rate", ylim=(0.0, 1.0)
     )
     axes[1].set(
-        title="reward model accuracy (held out)", xlabel="source label flip rate", ylim=(0.4, 1.0)
+        title="reward model accuracy (held out)", xlabel="source label flip rate", ylim=(0.0, 1.0)
     )
     axes[2].set(title="learned vs true reward (Pearson r)", xlabel="source label flip rate")
     axes[0].legend(fontsize=7)
