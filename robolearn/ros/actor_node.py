@@ -22,6 +22,7 @@ expert on a schedule); the steps it takes are flagged in the batches.
 from __future__ import annotations
 
 import collections
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -40,6 +41,8 @@ from robolearn.learn.actor import Actor, env_spec, make_env, parse_env_kwargs, w
 from robolearn.learn.codec import CodecError, decode_weights, encode_transitions
 from robolearn.ros import qos, restrict_discovery_to_localhost
 from robolearn.ros.serl_wire import (
+    LEARNER_GRACE_S,
+    LEARNER_STATUS,
     TRANSITIONS_QOS,
     TRANSITIONS_TOPIC,
     WEIGHTS_QOS,
@@ -60,6 +63,10 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "random_steps": (0, "Act randomly for at least this many steps, even with weights."),
     "rate_hz": (0.0, "Environment steps per second; 0 steps as fast as the env allows."),
     "max_queued_batches": (1000, "Batches kept while no learner listens (oldest dropped)."),
+    "learner_timeout_s": (
+        3.0,
+        "Seconds without the learner's status before batches are queued instead of sent.",
+    ),
     "deterministic": (False, "Act with the policy's mean instead of sampling (evaluation)."),
     "intervene": (
         "",
@@ -119,6 +126,11 @@ class SerlActorNode(Node):
         self.batches_sent = 0
         self.batches_dropped = 0
         self.rejected_weights = 0
+        # The learner's 1 Hz status is its heartbeat: DDS keeps a killed learner matched until
+        # its lease runs out (many seconds), and batches sent to it meanwhile would be lost.
+        self._learner_seen = -math.inf
+        self._learner_back = -math.inf
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_status, qos.COMMAND)
         self._rate_window = (time.monotonic(), 0)
         self.steps_per_s = 0.0
         rate = float(p["rate_hz"])
@@ -155,11 +167,28 @@ class SerlActorNode(Node):
             self._queue.append(encode_transitions(batch))
         self._send()
 
+    def _on_status(self, msg: DiagnosticArray) -> None:
+        if any(status.name == LEARNER_STATUS for status in msg.status):
+            now = time.monotonic()
+            if not self.learner_alive:
+                self._learner_back = now
+            self._learner_seen = now
+
+    @property
+    def learner_alive(self) -> bool:
+        """True while the learner's status keeps coming (within `learner_timeout_s`)."""
+        timeout = float(self.params["learner_timeout_s"])
+        return time.monotonic() - self._learner_seen < timeout
+
     def _send(self) -> None:
         if not self._queue or not rclpy.ok(context=self.context):
             return
+        # Keep the batches while no learner is alive, and for a moment after one appears, so
+        # its subscription is matched before they go out (a dead one may still be matched).
+        if not self.learner_alive or time.monotonic() - self._learner_back < LEARNER_GRACE_S:
+            return
         if self.pub_transitions.get_subscription_count() == 0:
-            return  # no learner: keep the batches until one subscribes
+            return
         while self._queue:
             self.pub_transitions.publish(bytes_msg(self._queue.popleft()))
             self.batches_sent += 1
@@ -176,6 +205,7 @@ class SerlActorNode(Node):
             "run_id": a.run_id,
             "weight_updates": a.weight_updates,
             "acting_randomly": a.acting_randomly,
+            "learner_alive": self.learner_alive,
             "batches_sent": self.batches_sent,
             "batches_queued": len(self._queue),
             "batches_dropped": self.batches_dropped,

@@ -57,6 +57,7 @@ from robolearn.learn.replay import ReplayBuffer, load_demos
 from robolearn.learn.rlpd import RLPDAgent, RLPDConfig
 from robolearn.ros import qos, restrict_discovery_to_localhost
 from robolearn.ros.serl_wire import (
+    LEARNER_STATUS,
     TRANSITIONS_QOS,
     TRANSITIONS_TOPIC,
     WEIGHTS_QOS,
@@ -156,7 +157,13 @@ class SerlLearnerNode(Node):
         self.rejected_batches = 0
         self.lost_batches = 0
         self.policy_lag = -1  # of the last batch; -1 until a batch acted with weights
-        self.actors: dict[str, dict[str, Any]] = {}  # per actor: last sequence, running episode
+        # Per actor: the last batch's sequence number and the running episode. The sequences
+        # come back from a checkpoint, so batches received after it (lost with the process) and
+        # batches sent while nobody listened count as lost_batches after a resume.
+        self.actors: dict[str, dict[str, Any]] = {
+            actor_id: {"sequence": int(sequence), "episode": {}}
+            for actor_id, sequence in (self.learner.extra.get("actor_sequences") or {}).items()
+        }
         self.recent_success: deque[float] = deque(maxlen=20)
         self.last_metrics: dict[str, float] = {}
         self._published_updates = self.learner.updates
@@ -257,7 +264,7 @@ class SerlLearnerNode(Node):
                 self.get_logger().warning(
                     f"lost {batch.sequence - expected} batch(es) from actor {batch.actor_id}"
                 )
-        actor["sequence"] = batch.sequence
+        actor["sequence"], actor["seen"] = batch.sequence, True
         learner = self.learner
         before = learner.env_steps
         learner.add(batch.transitions, intervened=batch.intervened)
@@ -345,6 +352,7 @@ class SerlLearnerNode(Node):
             extra={
                 "run_id": self.run_id,
                 "weights_version": self.weights_version,
+                "actor_sequences": {k: v["sequence"] for k, v in self.actors.items()},
                 "log_history": self.training_log.state() if self.training_log else None,
             },
         )
@@ -364,7 +372,7 @@ class SerlLearnerNode(Node):
             "run_id": self.run_id,
             "weights_version": self.weights_version,
             **learner.counters(),
-            "actors": len(self.actors),
+            "actors": sum(1 for a in self.actors.values() if a.get("seen")),
             "batches_received": self.batches_received,
             "rejected_batches": self.rejected_batches,
             "lost_batches": self.lost_batches,
@@ -385,7 +393,7 @@ class SerlLearnerNode(Node):
     def _publish_status(self) -> None:
         status = DiagnosticStatus(
             level=DiagnosticStatus.OK,
-            name="serl_learner",
+            name=LEARNER_STATUS,
             message="learning" if self.learner.ready() else "collecting",
             hardware_id=self.run_id,
             values=status_values(self.counters()),

@@ -32,6 +32,9 @@ TRANSITIONS_QOS = QoSProfile(
 )
 # Weights: the newest snapshot only, kept by the learner for actors that join later.
 WEIGHTS_QOS = qos.LATCHED
+# The learner's /diagnostics status name; actors take its 1 Hz status as a heartbeat.
+LEARNER_STATUS = "serl_learner"
+LEARNER_GRACE_S = 1.0  # actors wait this long after a learner appears before sending to it
 
 
 def bytes_msg(payload: bytes) -> UInt8MultiArray:
