@@ -5,6 +5,15 @@
   ensemble, the tanh-Gaussian actor.
 - `robolearn.learn.replay`: `ReplayBuffer` (numpy ring buffer, npz files) and `load_demos`.
 - `robolearn.learn.train`: `train_rlpd`, the in-process training loop, and `evaluate`.
+- `robolearn.learn.learner`: `Learner` (agent + online/demo buffers + counters, atomic
+  checkpoints), shared by the in-process loop and the ROS 2 learner node.
+- `robolearn.learn.actor`: the transport-free actor loop of distributed training;
+  `robolearn.learn.codec`: the versioned wire format of transition batches and weights.
+- `robolearn.learn.augment`: DrQ random shift; `robolearn.learn.reward_classifier`: SERL's
+  success classifier and the `ClassifierReward` wrapper.
+- `robolearn.learn.metrics_log`: TensorBoard scalars, progress bar, learning-curve PNG;
+  `robolearn.learn.simulated_operator`: a scripted stand-in for the human who intervenes.
+- `robolearn.learn.cli`: `robolearn train serl | classifier`.
 """
 
 try:
