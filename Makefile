@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.robolearn-installed
 LINT_PATHS := robolearn tests benchmarks setup.py
 
-.PHONY: setup sysdeps demo test bench lint
+.PHONY: setup sysdeps demo test bench bench-sample-efficiency lint
 
 setup: $(STAMP) sysdeps
 
@@ -43,8 +43,8 @@ sysdeps:
 	fi
 
 # Offscreen rendering through OSMesa unless the caller chose another backend (e.g. MUJOCO_GL=egl).
-demo test bench: export MUJOCO_GL ?= osmesa
-demo test bench: export PYOPENGL_PLATFORM ?= osmesa
+demo test bench bench-sample-efficiency: export MUJOCO_GL ?= osmesa
+demo test bench bench-sample-efficiency: export PYOPENGL_PLATFORM ?= osmesa
 
 demo: setup
 	$(VENV)/bin/robolearn demo
@@ -57,6 +57,14 @@ bench: setup
 	$(PY) benchmarks/env_throughput.py --json
 	$(PY) benchmarks/ros_latency.py --json
 	$(PY) benchmarks/dataset_io.py --json
+	$(PY) benchmarks/learner_throughput.py --json
+	$(PY) benchmarks/serl_transport.py --json
+	$(PY) benchmarks/alignment.py --json
+	$(PY) benchmarks/arena_throughput.py --json
+
+# About an hour on a 2-core CPU (30,000 env steps for RLPD and for SB3 SAC).
+bench-sample-efficiency: setup
+	$(PY) benchmarks/sample_efficiency.py --json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)

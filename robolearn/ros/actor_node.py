@@ -37,6 +37,11 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_msgs.msg import UInt8MultiArray
 
+from robolearn.certify.gate import (
+    CertificateRefused,
+    CertificationConfig,
+    require_lipschitz_weights,
+)
 from robolearn.learn.actor import Actor, env_spec, make_env, parse_env_kwargs, with_operator
 from robolearn.learn.codec import CodecError, decode_weights, encode_transitions
 from robolearn.ros import qos, restrict_discovery_to_localhost
@@ -73,6 +78,16 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         "HIL-SERL operator: '' none, a teleop device (spacemouse, gamepad, "
         "keyboard) or 'scripted' (the task's expert takes over on a schedule).",
     ),
+    "backend": (
+        "twin",
+        "Robot behind the env: 'twin', or 'franka' when it drives the real arm; the deployment "
+        "gate checks every weight snapshot on the backends listed in the certification config.",
+    ),
+    "certification": (
+        "",
+        "YAML file with a 'certification:' section (required, max_lipschitz, hardware_backends); "
+        "'' uses the defaults (required on franka, any certified bound).",
+    ),
     "intervene_patience": (30, "intervene=scripted: policy steps before each takeover."),
     "intervene_steps": (20, "intervene=scripted: steps per takeover."),
     "intervene_episodes": (
@@ -96,6 +111,11 @@ class SerlActorNode(Node):
             self.declare_parameter(name, default, ParameterDescriptor(description=description))
         p = {name: self.get_parameter(name).value for name in PARAMETERS}
         self.params = p
+        self.certification = (
+            CertificationConfig.from_yaml(p["certification"])
+            if p["certification"]
+            else CertificationConfig()
+        )
         # One observation at a time: more torch threads only contend for the CPU.
         torch.set_num_threads(1)
         spec = env_spec(p["task"], p["env"])
@@ -126,6 +146,7 @@ class SerlActorNode(Node):
         self.batches_sent = 0
         self.batches_dropped = 0
         self.rejected_weights = 0
+        self.certified_lipschitz: float | None = None  # of the weights acted with
         # The learner's 1 Hz status is its heartbeat: DDS keeps a killed learner matched until
         # its lease runs out (many seconds), and batches sent to it meanwhile would be lost.
         self._learner_seen = -math.inf
@@ -148,14 +169,21 @@ class SerlActorNode(Node):
         try:
             snapshot = decode_weights(msg_bytes(msg))
             previous = self.actor.weights_version
+            # The deployment gate: on a gated backend (the real arm) weights whose certified
+            # Lipschitz bound exceeds the configured limit never reach the policy.
+            bound = require_lipschitz_weights(
+                snapshot.tensors, snapshot.config, self.certification, self.params["backend"]
+            )
             self.actor.load_weights(snapshot)
-        except (CodecError, ValueError) as err:
+        except (CodecError, ValueError, CertificateRefused) as err:
             self.rejected_weights += 1
             self.get_logger().error(f"weights rejected: {err}", throttle_duration_sec=5.0)
             return
+        self.certified_lipschitz = bound
         if snapshot.version != previous:
             self.get_logger().info(
-                f"weights version {previous} -> {snapshot.version} (run {snapshot.run_id})"
+                f"weights version {previous} -> {snapshot.version} (run {snapshot.run_id}, "
+                f"certified L <= {bound:.4g})"
             )
 
     # --- acting -----------------------------------------------------------------------------
