@@ -31,10 +31,8 @@ from typing import Any
 import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.context import Context
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from std_msgs.msg import UInt8MultiArray
 
 from robolearn.certify.gate import (
@@ -45,6 +43,7 @@ from robolearn.certify.gate import (
 from robolearn.learn.actor import Actor, env_spec, make_env, parse_env_kwargs, with_operator
 from robolearn.learn.codec import CodecError, decode_weights, encode_transitions
 from robolearn.ros import qos, restrict_discovery_to_localhost
+from robolearn.ros.params import declare_parameters, parameter_overrides
 from robolearn.ros.serl_wire import (
     LEARNER_GRACE_S,
     LEARNER_STATUS,
@@ -105,11 +104,9 @@ class SerlActorNode(Node):
         super().__init__(
             "serl_actor",
             context=context,
-            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
+            parameter_overrides=parameter_overrides(overrides),
         )
-        for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        p = declare_parameters(self, PARAMETERS)
         self.params = p
         self.certification = (
             CertificationConfig.from_yaml(p["certification"])

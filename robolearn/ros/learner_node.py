@@ -37,10 +37,8 @@ import gymnasium as gym
 import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.context import Context
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from std_msgs.msg import UInt8MultiArray
 
 from robolearn.learn.actor import env_spec, episode_stats, make_env, parse_env_kwargs
@@ -56,6 +54,7 @@ from robolearn.learn.metrics_log import TrainingLog
 from robolearn.learn.replay import ReplayBuffer, load_demos
 from robolearn.learn.rlpd import RLPDAgent, RLPDConfig
 from robolearn.ros import qos, restrict_discovery_to_localhost
+from robolearn.ros.params import declare_parameters, parameter_overrides
 from robolearn.ros.serl_wire import (
     LEARNER_STATUS,
     TRANSITIONS_QOS,
@@ -106,11 +105,9 @@ class SerlLearnerNode(Node):
         super().__init__(
             "serl_learner",
             context=context,
-            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
+            parameter_overrides=parameter_overrides(overrides),
         )
-        for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        p = declare_parameters(self, PARAMETERS)
         self.params = p
         if int(p["torch_threads"]) > 0:
             torch.set_num_threads(int(p["torch_threads"]))

@@ -17,11 +17,9 @@ from typing import Any
 
 import numpy as np
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
@@ -32,6 +30,7 @@ from robolearn.envs.robot_env import state_vector
 from robolearn.robot.limits import load_limits
 from robolearn.ros import qos, restrict_discovery_to_localhost
 from robolearn.ros.client import RobotClient, StaleDataError
+from robolearn.ros.params import declare_parameters, parameter_overrides
 from robolearn.sim.tasks import TASKS
 
 PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -58,11 +57,9 @@ class Recorder(Node):
         super().__init__(
             "recorder",
             context=context,
-            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
+            parameter_overrides=parameter_overrides(overrides),
         )
-        for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        p = declare_parameters(self, PARAMETERS)
         self.params = p
         self.task = TASKS.get(p["task"])(load_limits())
         self.cameras = [c for c in p["cameras"] if c]

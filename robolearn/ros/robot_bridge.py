@@ -26,11 +26,9 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Bool, Float64, Float64MultiArray, MultiArrayDimension
 from std_srvs.srv import Trigger
@@ -39,6 +37,7 @@ from robolearn.robot.base import ROBOT_CONFIGS, Robot, make_robot
 from robolearn.robot.safety import EStopError, UnsafeCommandError
 from robolearn.robot.types import GripperCommand
 from robolearn.ros import codecs, qos, restrict_discovery_to_localhost
+from robolearn.ros.params import declare_parameters, parameter_overrides
 from robolearn.sim.tasks import TASKS, Task
 
 # name -> (default, description)
@@ -71,11 +70,9 @@ class RobotBridge(Node):
         super().__init__(
             "robot_bridge",
             context=context,
-            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
+            parameter_overrides=parameter_overrides(overrides),
         )
-        for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        p = declare_parameters(self, PARAMETERS)
         self.params = p
         if p["clock_mode"] not in ("wall", "sim"):
             raise ValueError(f"clock_mode must be 'wall' or 'sim', got {p['clock_mode']!r}")

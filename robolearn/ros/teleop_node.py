@@ -13,17 +13,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from std_msgs.msg import Float64MultiArray, String
 
 from robolearn.data.schema import ActionSource
 from robolearn.robot.limits import load_limits
 from robolearn.ros import qos, restrict_discovery_to_localhost
 from robolearn.ros.client import RobotClient, StaleDataError
+from robolearn.ros.params import declare_parameters, parameter_overrides
 from robolearn.sim.tasks import TASKS
 from robolearn.sim.tasks.base import apply_action
 
@@ -42,11 +41,9 @@ class ScriptedTeleopNode(Node):
         super().__init__(
             "scripted_teleop",
             context=context,
-            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
+            parameter_overrides=parameter_overrides(overrides),
         )
-        for name, (default, description) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        p = declare_parameters(self, PARAMETERS)
         self.limits = load_limits(p["limits_file"] or None)
         self.task = TASKS.get(p["task"])(self.limits)
         self.expert = self.task.make_expert()
