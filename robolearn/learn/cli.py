@@ -75,6 +75,35 @@ def _add_serl(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="stop intervening after this many episodes (default: never)",
     )
+    p.add_argument(
+        "--cameras",
+        nargs="*",
+        default=[],
+        choices=["front", "wrist"],
+        help="learn from these cameras too (conv encoder + DrQ); default: state only",
+    )
+    p.add_argument(
+        "--image-size", type=int, nargs=2, default=[128, 128], metavar=("H", "W"), help="pixels"
+    )
+    p.add_argument(
+        "--pretrained-encoder",
+        type=Path,
+        default=None,
+        help="safetensors conv trunks to start from: a file from export_trunks, or a reward "
+        "classifier / RLPD checkpoint of the same architecture with --pretrained-prefix "
+        "encoder.trunks.",
+    )
+    p.add_argument("--pretrained-prefix", default="", help="name prefix of the trunk tensors")
+    p.add_argument(
+        "--freeze-pretrained", action="store_true", help="keep the loaded conv layers fixed"
+    )
+    p.add_argument(
+        "--reward-classifier",
+        type=Path,
+        default=None,
+        help="train on this success classifier's reward (robolearn train classifier) instead of "
+        "the twin's; evaluation still reports the twin's success",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--learning-starts", type=int, default=500)
     p.add_argument("--batch-size", type=int, default=256)
@@ -152,9 +181,21 @@ def run_serl(args: argparse.Namespace) -> dict[str, Any]:
 
     import robolearn.envs  # noqa: F401 - registers the ids
 
-    env_kwargs = {"reward_type": args.reward, "terminate_on_success": args.terminate_on_success}
+    env_kwargs: dict[str, Any] = {
+        "reward_type": args.reward,
+        "terminate_on_success": args.terminate_on_success,
+    }
+    if args.cameras:
+        env_kwargs.update(cameras=tuple(args.cameras), image_size=tuple(args.image_size))
     env = gym.make(env_id, **env_kwargs)
     eval_env = gym.make(env_id, **env_kwargs)
+    if args.reward_classifier is not None:
+        from robolearn.learn.reward_classifier import ClassifierReward
+
+        try:
+            env = ClassifierReward(env, args.reward_classifier, terminate=True)
+        except (KeyError, ValueError, OSError) as err:
+            raise TrainCommandError(f"--reward-classifier: {err}") from None
     try:
         # On resume the demo buffer (with any interventions) comes from the checkpoint.
         demos = None if resuming else _demos(args, env)
@@ -167,7 +208,7 @@ def run_serl(args: argparse.Namespace) -> dict[str, Any]:
             num_critics=args.critics,
             discount=args.discount,
             init_temperature=args.init_temperature,
-            encoder_options={"normalize": True},
+            **_encoder(args),
             seed=args.seed,
         )
         out.mkdir(parents=True, exist_ok=True)
@@ -224,6 +265,24 @@ def run_serl(args: argparse.Namespace) -> dict[str, Any]:
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _encoder(args: argparse.Namespace) -> dict[str, Any]:
+    """State only: the normalised flat encoder; with cameras: conv trunks + the state."""
+    if not args.cameras:
+        if args.pretrained_encoder is not None:
+            raise TrainCommandError("--pretrained-encoder needs --cameras")
+        return {"encoder": "flatten", "encoder_options": {"normalize": True}}
+    options: dict[str, Any] = {"normalize_state": True}
+    if args.pretrained_encoder is not None:
+        if not args.pretrained_encoder.is_file():
+            raise TrainCommandError(f"--pretrained-encoder {args.pretrained_encoder}: no such file")
+        options.update(
+            pretrained=str(args.pretrained_encoder),
+            pretrained_prefix=args.pretrained_prefix,
+            freeze_pretrained=args.freeze_pretrained,
+        )
+    return {"encoder": "conv", "encoder_options": options}
 
 
 def _demos(args: argparse.Namespace, env: Any) -> Any:

@@ -116,3 +116,50 @@ def test_serl_refuses_to_overwrite_a_run_without_resume(tmp_path, capsys):
     assert code == 0 and again["resumed_from"] == 20 and again["updates"] == first["updates"]
     code, longer, err = _run(capsys, *args[:1], "--steps=30", *args[2:], "--resume")
     assert code == 0 and longer["env_steps"] == 30 and longer["updates"] == 21
+
+
+def test_serl_from_pixels_with_a_reward_classifier(tmp_path, capsys):
+    """--cameras trains the conv encoder (DrQ) on camera images + state; --reward-classifier
+    replaces the twin's reward by the classifier's (here an untrained one, so the check is the
+    wiring: the run trains, and its checkpoint holds a conv encoder reading the camera)."""
+    from robolearn.learn.reward_classifier import RewardClassifier, RewardClassifierConfig
+
+    torch.set_num_threads(1)
+    config = RewardClassifierConfig(cameras=("wrist",), encoder_options={"channels": [8, 8]})
+    config.encoder_options["strides"] = [2, 2]
+    classifier = RewardClassifier({"images.wrist": (32, 32, 3)}, config)
+    clf_path = classifier.save(tmp_path / "clf.safetensors", {})
+    out = tmp_path / "pixels"
+    code, summary, err = _run(
+        capsys,
+        "--task=pick_cube",
+        "--demos=expert:1",
+        "--steps=30",
+        "--learning-starts=20",
+        "--cameras",
+        "wrist",
+        "--image-size",
+        "32",
+        "32",
+        f"--reward-classifier={clf_path}",
+        "--no-terminate-on-success",
+        f"--out={out}",
+        *[a for a in TINY if not a.startswith("--batch-size")],
+        "--batch-size=8",
+    )
+    assert code == 0, err
+    assert summary["env_steps"] == 30 and summary["updates"] > 0
+    learner = Learner.load(out / "checkpoints")
+    assert learner.agent.config.encoder == "conv"
+    assert "images.wrist" in learner.online.obs
+
+
+def test_serl_pixel_options_need_cameras(tmp_path, capsys):
+    code, _, err = _run(
+        capsys,
+        f"--out={tmp_path / 'run'}",
+        "--steps=5",
+        *TINY,
+        f"--pretrained-encoder={tmp_path / 'x.safetensors'}",
+    )
+    assert code == 2 and "--pretrained-encoder needs --cameras" in err
