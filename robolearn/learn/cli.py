@@ -189,16 +189,17 @@ def run_serl(args: argparse.Namespace) -> dict[str, Any]:
         env_kwargs.update(cameras=tuple(args.cameras), image_size=tuple(args.image_size))
     env = gym.make(env_id, **env_kwargs)
     eval_env = gym.make(env_id, **env_kwargs)
-    if args.reward_classifier is not None:
-        from robolearn.learn.reward_classifier import ClassifierReward
-
-        try:
-            env = ClassifierReward(env, args.reward_classifier, terminate=True)
-        except (KeyError, ValueError, OSError) as err:
-            raise TrainCommandError(f"--reward-classifier: {err}") from None
     try:
         # On resume the demo buffer (with any interventions) comes from the checkpoint.
         demos = None if resuming else _demos(args, env)
+        if args.reward_classifier is not None:
+            # After the scripted demos: they keep the twin's reward and end at its success.
+            from robolearn.learn.reward_classifier import ClassifierReward
+
+            try:
+                env = ClassifierReward(env, args.reward_classifier, terminate=True)
+            except (KeyError, ValueError, OSError) as err:
+                raise TrainCommandError(f"--reward-classifier: {err}") from None
         if args.intervene == "scripted":
             env = _with_operator(env, args)
         config = RLPDConfig(

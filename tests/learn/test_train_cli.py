@@ -125,6 +125,7 @@ def test_serl_from_pixels_with_a_reward_classifier(tmp_path, capsys):
     from robolearn.learn.reward_classifier import RewardClassifier, RewardClassifierConfig
 
     torch.set_num_threads(1)
+    torch.manual_seed(0)
     config = RewardClassifierConfig(cameras=("wrist",), encoder_options={"channels": [8, 8]})
     config.encoder_options["strides"] = [2, 2]
     classifier = RewardClassifier({"images.wrist": (32, 32, 3)}, config)
