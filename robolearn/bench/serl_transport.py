@@ -22,7 +22,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -126,47 +125,6 @@ def payload_figures(task: str, repeats: int = 20) -> dict[str, Any]:
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
 
 
-class _StatusProbe:
-    """The latest /diagnostics values of each SERL node, by status name."""
-
-    def __init__(self) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
-
-        from robolearn.ros import qos
-
-        self.rclpy = rclpy
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("serl_bench_probe", context=self.context)
-        self.latest: dict[str, dict[str, str]] = {}
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on, qos.COMMAND)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _on(self, msg: Any) -> None:
-        for status in msg.status:
-            self.latest[status.name] = {kv.key: kv.value for kv in status.values}
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - shutdown races
-            pass
-
-    def value(self, name: str, key: str) -> int:
-        return int(self.latest[name][key])
-
-    def close(self) -> None:
-        self.rclpy.shutdown(context=self.context)
-        self.thread.join(timeout=5.0)
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-
-
 def transport_figures(env: str, window: float, batch_size: int, log_dir: Path) -> dict[str, Any]:
     """Env steps/s from one actor process received by one learner process over DDS."""
     domain = str(150 + os.getpid() % 70)
@@ -181,7 +139,9 @@ def transport_figures(env: str, window: float, batch_size: int, log_dir: Path) -
         with open(log, "wb") as f:
             return subprocess.Popen(args, env=child_env, stdout=f, stderr=subprocess.STDOUT)
 
-    probe = _StatusProbe()
+    from robolearn.ros.serl_wire import StatusMonitor
+
+    probe = StatusMonitor("serl_bench_probe")
     common = [f"env:={env}"]
     learner = start(
         "robolearn.ros.learner_node",

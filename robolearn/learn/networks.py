@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,30 @@ def flatten_obs(obs: Any, prefix: str = "") -> dict[str, Any]:
 
 def is_float_box(space: gym.Space) -> bool:
     return isinstance(space, gym.spaces.Box) and np.issubdtype(space.dtype, np.floating)
+
+
+def select_keys(
+    leaves: Mapping[str, gym.Space],
+    keys: Sequence[str] | None,
+    accept: Callable[[gym.Space], bool],
+    *,
+    wrong: str,
+    none: str,
+) -> list[str]:
+    """The observation keys an encoder reads: ``keys``, or every leaf ``accept`` takes. Errors:
+    a key the observation lacks (KeyError), a key ``accept`` refuses (``wrong``, with
+    ``{keys}``), nothing to read (``none``)."""
+    if keys is None:
+        keys = [k for k, s in leaves.items() if accept(s)]
+    missing = [k for k in keys if k not in leaves]
+    if missing:
+        raise KeyError(f"observation has no key(s) {missing}; it has {sorted(leaves)}")
+    refused = [k for k in keys if not accept(leaves[k])]
+    if refused:
+        raise ValueError(wrong.format(keys=refused))
+    if not keys:
+        raise ValueError(none)
+    return list(keys)
 
 
 class ObservationEncoder(nn.Module, abc.ABC):
@@ -112,22 +136,15 @@ class FlattenEncoder(ObservationEncoder):
     ) -> None:
         super().__init__()
         leaves = flatten_space(observation_space)
-        if keys is None:
-            keys = [k for k, s in leaves.items() if is_float_box(s)]
-        missing = [k for k in keys if k not in leaves]
-        if missing:
-            raise KeyError(f"observation has no key(s) {missing}; it has {sorted(leaves)}")
-        not_float = [k for k in keys if not is_float_box(leaves[k])]
-        if not_float:
-            raise ValueError(
-                f"the flatten encoder takes floating-point Box keys only; {not_float} are not "
-                "(register an image encoder for camera images)"
-            )
-        if not keys:
-            raise ValueError(
-                f"no floating-point Box in the observation space {observation_space}; the "
-                "flatten encoder has nothing to read"
-            )
+        keys = select_keys(
+            leaves,
+            keys,
+            is_float_box,
+            wrong="the flatten encoder takes floating-point Box keys only; {keys} are not "
+            "(register an image encoder for camera images)",
+            none=f"no floating-point Box in the observation space {observation_space}; the "
+            "flatten encoder has nothing to read",
+        )
         if min_std <= 0 or clip <= 0:
             raise ValueError(f"min_std and clip must be positive, got {min_std}, {clip}")
         self.keys = tuple(keys)
@@ -320,22 +337,15 @@ class ConvEncoder(ObservationEncoder):
     ) -> None:
         super().__init__()
         leaves = flatten_space(observation_space)
-        if image_keys is None:
-            image_keys = [k for k, s in leaves.items() if is_image_box(s)]
-        missing = [k for k in image_keys if k not in leaves]
-        if missing:
-            raise KeyError(f"observation has no image key(s) {missing}; it has {sorted(leaves)}")
-        not_images = [k for k in image_keys if not is_image_box(leaves[k])]
-        if not_images:
-            raise ValueError(
-                f"{not_images} are not camera images (uint8 Box of shape (H, W, C)); the conv "
-                "encoder reads images there"
-            )
-        if not image_keys:
-            raise ValueError(
-                f"no camera image in the observation space {observation_space}; use the "
-                "'flatten' encoder for state-only observations (or turn cameras on)"
-            )
+        image_keys = select_keys(
+            leaves,
+            image_keys,
+            is_image_box,
+            wrong="{keys} are not camera images (uint8 Box of shape (H, W, C)); the conv "
+            "encoder reads images there",
+            none=f"no camera image in the observation space {observation_space}; use the "
+            "'flatten' encoder for state-only observations (or turn cameras on)",
+        )
         if state_keys is None:
             state_keys = [k for k, s in leaves.items() if is_float_box(s)]
         self.image_keys = tuple(image_keys)

@@ -9,10 +9,11 @@ and a join on top).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import rclpy
-from diagnostic_msgs.msg import KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, KeyValue
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -71,3 +72,40 @@ def spin_until_shutdown(node: Node) -> None:
         node.destroy_node()
         if rclpy.ok(context=node.context):
             rclpy.shutdown(context=node.context)
+
+
+class StatusMonitor:
+    """The latest ``/diagnostics`` values of every SERL node, by status name (``serl_learner``,
+    ``serl_actor/<id>``), collected by a node spinning in a background thread of its own
+    context. For benchmarks and tests that watch actors and learner from outside."""
+
+    def __init__(self, name: str = "serl_status_monitor") -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.latest: dict[str, dict[str, str]] = {}
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on, qos.COMMAND)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _on(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            self.latest[status.name] = {kv.key: kv.value for kv in status.values}
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001 - shutdown races
+            pass
+
+    def value(self, name: str, key: str, cast: Any = int) -> Any:
+        """``cast`` of the latest value of ``key`` in status ``name`` (KeyError: none yet)."""
+        return cast(self.latest[name][key])
+
+    def close(self) -> None:
+        rclpy.shutdown(context=self.context)  # wakes the spinning thread
+        self.thread.join(timeout=5.0)
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()

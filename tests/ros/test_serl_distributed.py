@@ -13,16 +13,14 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
 
 from robolearn.learn.learner import Learner
-from robolearn.ros import qos
-from tests.ros.conftest import rclpy, ros_env
+from robolearn.ros.serl_wire import StatusMonitor
+from tests.ros.conftest import ros_env
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_LEARNER = [
@@ -58,34 +56,8 @@ def _terminate(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-class Monitor:
-    """Collects the latest /diagnostics values of every SERL node, by status name."""
-
-    def __init__(self) -> None:
-        from rclpy.executors import SingleThreadedExecutor
-
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("serl_test_monitor", context=self.context)
-        self.latest: dict[str, dict[str, str]] = {}
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on, qos.COMMAND)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _on(self, msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            self.latest[status.name] = {kv.key: kv.value for kv in status.values}
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - shutdown races
-            pass
-
-    def value(self, name: str, key: str, cast=int):
-        return cast(self.latest[name][key])
+class Monitor(StatusMonitor):
+    """`StatusMonitor` that can wait for a condition while watching the node processes."""
 
     def wait_for(self, predicate, what: str, timeout: float, procs=()) -> None:
         start = time.monotonic()
@@ -104,12 +76,6 @@ class Monitor:
                 pass  # no status yet
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what}; last status: {self.latest}")
-
-    def close(self) -> None:
-        rclpy.shutdown(context=self.context)  # wakes the spinning thread
-        self.thread.join(timeout=5.0)
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
 
 
 @pytest.fixture
