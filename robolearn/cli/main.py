@@ -130,6 +130,7 @@ BENCHMARKS = {
     "arena": "robolearn.bench.arena_throughput",
     "alignment": "robolearn.bench.alignment",
     "image-learner": "robolearn.bench.image_learner",
+    "serl-transport": "robolearn.bench.serl_transport",
 }
 
 
