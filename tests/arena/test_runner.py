@@ -4,6 +4,7 @@ processes); report, videos, human-label round trip; Ray (slow)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -130,7 +131,7 @@ def test_plan_interleaves_seeds_and_pairs_videos() -> None:
 
 @pytest.mark.slow
 def test_ray_executor_runs_and_resumes(tmp_path: Path) -> None:
-    pytest.importorskip("ray")
+    importlib.import_module("ray")
     config = ArenaConfig(
         policies=["expert", "random"], suite="nominal", seeds=2, videos=1, video_size=(48, 64)
     )

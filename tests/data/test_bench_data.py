@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 
 import pytest
 
-pytest.importorskip("robomimic", reason="the benchmark compares against robomimic")
+importlib.import_module("robomimic")
 
 from robolearn.bench import dataset_io  # noqa: E402
 

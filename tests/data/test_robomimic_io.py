@@ -3,6 +3,7 @@ export, and its BC trains on it with the loss going down; export -> import is lo
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -282,7 +283,7 @@ def test_cli_export_import(exported, tmp_path, capsys) -> None:
 # --- the real robomimic ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def robomimic():
-    pytest.importorskip("robomimic", reason="the robomimic extra is not installed")
+    importlib.import_module("robomimic")
     if "triton" not in sys.modules and "mujoco" in sys.modules:
         # MuJoCo with MUJOCO_GL=osmesa loaded libOSMesa (LLVM 15); importing triton's own LLVM
         # after it segfaults. robomimic reaches triton through torchvision -> torch._dynamo;

@@ -44,7 +44,7 @@ def test_windows_pad_by_repeating_edges(store_path: Path) -> None:
 
 
 def test_samplers_survive_pickling_and_dataloader_workers(store_path: Path) -> None:
-    torch = __import__("pytest").importorskip("torch")
+    torch = __import__("torch")
     sampler = TransitionSampler(store_path)
     clone = pickle.loads(pickle.dumps(sampler))
     np.testing.assert_array_equal(clone[3]["action"], sampler[3]["action"])

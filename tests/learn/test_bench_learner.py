@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 
@@ -20,7 +21,7 @@ KEYS = (
 
 @pytest.fixture(scope="module")
 def report():
-    pytest.importorskip("stable_baselines3")
+    importlib.import_module("stable_baselines3")
     return learner_throughput.run_benchmark(steps=2, warmup=1, rounds=1, progress=False)
 
 
@@ -42,7 +43,7 @@ def test_report_keys_and_values(report):
 
 
 def test_main_prints_only_json(capsys):
-    pytest.importorskip("stable_baselines3")
+    importlib.import_module("stable_baselines3")
     assert (
         learner_throughput.main(
             ["--json", "--steps", "1", "--warmup", "0", "--rounds", "1", "--no-progress"]

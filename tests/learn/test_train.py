@@ -3,6 +3,7 @@ gymnasium Box-action env, same-seed determinism, checkpoints."""
 
 from __future__ import annotations
 
+import importlib
 import time
 
 import gymnasium as gym
@@ -146,7 +147,7 @@ def test_panda_reach_from_recorded_demos_tiny_budget(tmp_path):
     through `demos=path`. Learning shows on the demo transitions: Q of the successful last steps
     rises from ~0 to near their return 1, and above Q of the other demo steps (the critic
     separates success from the rest), while the critic loss falls."""
-    pytest.importorskip("mujoco")
+    importlib.import_module("mujoco")
     import robolearn.envs  # noqa: F401
     from robolearn.data.recorder import record
     from robolearn.learn.replay import load_demos
@@ -364,7 +365,7 @@ def test_interventions_go_into_both_buffers_and_are_logged(tmp_path):
     """HIL-SERL on the twin: a simulated operator (the scripted reach expert) takes over for 8
     of every 20 steps; exactly those steps, with the operator's executed actions, are added to
     the demo buffer as well as the online one, and the intervention rate reaches TensorBoard."""
-    pytest.importorskip("mujoco")
+    importlib.import_module("mujoco")
     import robolearn.envs  # noqa: F401
     from robolearn.learn.simulated_operator import SimulatedOperator, SimulatedOperatorConfig
     from robolearn.teleop.intervention import InterventionWrapper

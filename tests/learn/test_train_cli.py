@@ -3,6 +3,7 @@ interventions, and the errors a user can make."""
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 from robolearn.cli.main import main
 from robolearn.learn.learner import Learner
 
-pytest.importorskip("mujoco")
+importlib.import_module("mujoco")
 
 TINY = [
     "--utd=1",
