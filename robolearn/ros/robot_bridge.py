@@ -341,11 +341,14 @@ class RobotBridge(Node):
         return self._armed
 
     def destroy_node(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=2.0)
-        with self._lock:
-            self.robot.close()
+        # Also called by rclpy's context shutdown on a node whose __init__ failed part-way.
+        if hasattr(self, "_stop"):
+            self._stop.set()
+            if self._thread.is_alive():
+                self._thread.join(timeout=2.0)
+        if hasattr(self, "robot"):
+            with self._lock:
+                self.robot.close()
         super().destroy_node()
 
 
