@@ -1,7 +1,8 @@
 """Policies under evaluation, named by a spec string: `expert`, `noisy_expert:0.3`, `random`,
 `rlpd:PATH` (an RLPD checkpoint or learner checkpoint folder from `robolearn.learn`),
 `certified:PATH` (any checkpoint `robolearn.certify.policy.load_policy` reads: its Lipschitz
-BC policies and RLPD actors), or `module.path:factory[:ARG]` for a factory anywhere.
+BC policies and RLPD actors), or `module.path:factory[:ARG]` for a factory anywhere. Prefix a
+spec with ``NAME=`` to show it under that name (``serl=rlpd:runs/pick/checkpoints``).
 
 A policy is built inside each evaluation worker from its spec, so specs are plain strings. Add
 a kind with `@register_policy("name")` on a factory `(arg: str | None) -> Policy`.
@@ -49,8 +50,18 @@ def register_policy(name: str) -> Callable[[PolicyFactory], PolicyFactory]:
     return POLICIES.register(name)
 
 
+def split_policy_entry(entry: str) -> tuple[str, str]:
+    """``NAME=SPEC`` -> ``(NAME, SPEC)``: the name an evaluation shows for the policy built from
+    ``SPEC`` (``serl=rlpd:runs/pick/checkpoints``). A bare spec is its own name."""
+    name, eq, spec = entry.partition("=")
+    if eq and name and spec and not any(c in name for c in ":/\\"):
+        return name, spec
+    return entry, entry
+
+
 def make_policy(spec: str) -> Policy:
-    """Build a policy from its spec string (see the module docstring)."""
+    """Build a policy from its spec string, optionally ``NAME=SPEC`` (see the module docstring)."""
+    spec = split_policy_entry(spec)[1]
     name, _, arg = spec.partition(":")
     if name in POLICIES:
         return POLICIES.get(name)(arg or None)
@@ -126,8 +137,13 @@ class RLPDPolicy(Policy):
 
         from safetensors import safe_open
 
-        if Path(path).is_dir():  # a learner checkpoint folder
-            path = str(Path(path) / "agent.safetensors")
+        if Path(path).is_dir():  # a learner checkpoint, or a folder of them (the newest)
+            from robolearn.learn.learner import Learner
+
+            folder = Learner.latest(path)
+            if folder is None:
+                raise PolicyError(f"rlpd:{path}: no complete learner checkpoint in this folder")
+            path = str(folder / "agent.safetensors")
         self.path = path
         try:
             with safe_open(path, framework="pt") as f:

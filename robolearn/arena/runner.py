@@ -74,8 +74,10 @@ class EpisodeJob:
 
     @property
     def id(self) -> str:
+        from robolearn.arena.policies import split_policy_entry
+
         scene = Path(self.scene).stem if self.scene else "reset"
-        raw = f"{self.policy}__{self.condition}__{scene}__{self.seed}"
+        raw = f"{split_policy_entry(self.policy)[0]}__{self.condition}__{scene}__{self.seed}"
         return re.sub(r"[^A-Za-z0-9_.=-]+", "-", raw)
 
 
@@ -159,6 +161,8 @@ class _WorkerState:
 
 def run_episode(state: _WorkerState, job: EpisodeJob, run_id: str) -> dict[str, Any]:
     """Roll out one job and write its result file; returns the result."""
+    from robolearn.arena.policies import split_policy_entry
+
     t0, cpu0 = time.perf_counter(), time.process_time()
     cfg = state.config
     condition = state.conditions.get(job.condition)
@@ -195,6 +199,8 @@ def run_episode(state: _WorkerState, job: EpisodeJob, run_id: str) -> dict[str, 
         "run_id": run_id,
         "task": cfg.task,
         **asdict(job),
+        "policy": split_policy_entry(job.policy)[0],
+        "policy_spec": job.policy,
         "success": success,
         "progress": 1.0 if success else progress,
         "final_dense_reward": float(info["dense_reward"]),
