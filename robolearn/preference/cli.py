@@ -157,11 +157,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     from robolearn.learn.rlpd import RLPDConfig
     from robolearn.learn.train import train_rlpd
+    from robolearn.preference.pipeline import reward_demos
 
     env = gym.make(ENV_IDS[args.task], reward_type="dense", terminate_on_success=False)
     if reward is not None:
         env = LearnedRewardWrapper(env, reward)
-    demos = _demos(args.dataset, env, reward) if args.dataset else None
+    demos = reward_demos(args.dataset, env, reward) if args.dataset else None
     config = RLPDConfig(
         hidden_dims=tuple(args.hidden), batch_size=args.batch_size, utd_ratio=args.utd,
         discount=args.discount, init_temperature=args.init_temperature,
@@ -174,25 +175,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(json.dumps({"learner": "rlpd", **result.as_dict()}))
     return 0
-
-
-def _demos(dataset: Path, env: object, reward: object) -> object:
-    """The dataset as RLPD's prior data, rewarded like the online steps: by the learned reward,
-    or without one by the dataset's true dense reward (``reward_dense``) if it has it."""
-    import numpy as np
-
-    from robolearn.data.store import EpisodeStore
-    from robolearn.learn.replay import load_demos
-
-    demos = load_demos(dataset, env.observation_space, env.action_space, ["state"])
-    n = len(demos)
-    if reward is not None:
-        demos.reward[:n] = reward(demos.obs["state"][:n], demos.action[:n])
-    else:
-        with EpisodeStore.open(dataset) as store:
-            if "reward_dense" in store.schema:
-                demos.reward[:n] = np.asarray(store.array("reward_dense")[:n])
-    return demos
 
 
 def cmd_report(args: argparse.Namespace) -> int:

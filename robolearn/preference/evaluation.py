@@ -107,7 +107,8 @@ def _dataset(root: Path, name: str, episodes: int, seed: int) -> Path:
     return path
 
 
-def _strict_accuracy(pred: np.ndarray, truth: np.ndarray) -> float:
+def strict_accuracy(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Agreement of ``pred > 0.5`` with the strict (non-tie) labels of ``truth``."""
     strict = truth != 0.5
     return (
         float(np.mean((pred[strict] > 0.5) == (truth[strict] > 0.5)))
@@ -170,7 +171,7 @@ def run_report(
                 "source": source_name,
                 "target": target_name,
                 "flip": flip,
-                "transfer_accuracy": _strict_accuracy(result.labels.labels, truth),
+                "transfer_accuracy": strict_accuracy(result.labels.labels, truth),
                 "mean_confidence": float(result.labels.confidence.mean()),
             }
             batch = PreferenceBatchData(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -146,3 +147,20 @@ def fit_reward(
     if out is not None:
         model.save(out)
     return model
+
+
+def reward_demos(dataset: str | Path, env: Any, reward: LearnedReward | None) -> Any:
+    """``dataset`` as RLPD's prior data (a `ReplayBuffer` for ``env``'s spaces), rewarded like
+    the online steps: by the learned ``reward``, or without one by the dataset's true dense
+    reward (``reward_dense``) if it has it."""
+    from robolearn.learn.replay import load_demos
+
+    demos = load_demos(dataset, env.observation_space, env.action_space, ["state"])
+    n = len(demos)
+    if reward is not None:
+        demos.reward[:n] = reward(demos.obs["state"][:n], demos.action[:n])
+    else:
+        with EpisodeStore.open(dataset) as store:
+            if "reward_dense" in store.schema:
+                demos.reward[:n] = np.asarray(store.array("reward_dense")[:n])
+    return demos
