@@ -1,4 +1,4 @@
-# make setup | demo | test | bench | lint    (demo/test/bench/lint set things up first)
+# make setup | demo | demo-quick | test | bench | lint    (each sets things up first)
 SHELL := /bin/bash
 .DEFAULT_GOAL := test
 
@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.robolearn-installed
 LINT_PATHS := robolearn tests benchmarks setup.py
 
-.PHONY: setup sysdeps demo test bench bench-sample-efficiency lint
+.PHONY: setup sysdeps demo demo-quick test bench bench-sample-efficiency lint
 
 setup: $(STAMP) sysdeps
 
@@ -43,11 +43,15 @@ sysdeps:
 	fi
 
 # Offscreen rendering through OSMesa unless the caller chose another backend (e.g. MUJOCO_GL=egl).
-demo test bench bench-sample-efficiency: export MUJOCO_GL ?= osmesa
-demo test bench bench-sample-efficiency: export PYOPENGL_PLATFORM ?= osmesa
+demo demo-quick test bench bench-sample-efficiency: export MUJOCO_GL ?= osmesa
+demo demo-quick test bench bench-sample-efficiency: export PYOPENGL_PLATFORM ?= osmesa
 
+# The whole stack sim-only into out/demo/report.html; a rerun resumes at the unfinished stage.
 demo: setup
 	$(VENV)/bin/robolearn demo
+
+demo-quick: setup
+	$(VENV)/bin/robolearn demo --quick --out out/demo-quick
 
 test: setup
 	$(PY) -m pytest -q

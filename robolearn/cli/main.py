@@ -39,30 +39,6 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from robolearn.envs.rollout import run_expert
-
-    out = Path(args.out)
-    results = []
-    for task in TASK_NAMES:
-        video = out / f"{task}_expert.mp4" if task == "pick_cube" else None
-        results.append(run_expert(task, episodes=args.episodes, seed=args.seed, video=video))
-    print("\nrobolearn demo: scripted experts in the MuJoCo twin (sim-only)")
-    print(f"{'task':<12} {'success':>9} {'rate':>6} {'mean steps':>11}")
-    for r in results:
-        d = r.as_dict()
-        print(
-            f"{r.task:<12} {r.successes:>4}/{r.episodes:<4} {100 * r.success_rate:>5.0f}%"
-            f" {d['mean_episode_length']:>11.1f}"
-        )
-    for r in results:
-        if r.video:
-            print(f"video: {r.video}")
-    (out / "summary.json").write_text(json.dumps([r.as_dict() for r in results], indent=2))
-    print(f"summary: {out / 'summary.json'}")
-    return 0
-
-
 def _cmd_up(args: argparse.Namespace) -> int:
     from robolearn.ros.compose import run_sim
 
@@ -159,11 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", action="store_true", help="also print a JSON summary")
     sim.set_defaults(func=_cmd_sim)
 
-    demo = sub.add_parser("demo", help="the main job, sim-only (see README)")
-    demo.add_argument("--episodes", type=int, default=20)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--out", default="out/demo", help="folder for the summary and video")
-    demo.set_defaults(func=_cmd_demo)
+    from robolearn.demo.cli import add_demo_parser
+
+    add_demo_parser(sub)
 
     rec = sub.add_parser("record", help="teleoperate the twin and record episodes (zarr)")
     rec.add_argument("--task", choices=TASK_NAMES, default="pick_cube")

@@ -6,15 +6,14 @@ not skips, when they are missing: the labelling page is only tested here.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
 
-import pytest
 import uvicorn
 
 from robolearn.label import LabelLog, create_app
+from tests.browser import chromium_driver
 
 
 def _free_port() -> int:
@@ -44,26 +43,6 @@ class _Server:
         self.thread.join(timeout=10)
 
 
-def _driver():  # noqa: ANN202
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if binary is None or driver_path is None:
-        pytest.fail(
-            "Chromium is missing: run `make sysdeps` (or apt-get install -y chromium"
-            " chromium-driver); the labelling page's end-to-end test needs it"
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--autoplay-policy=no-user-gesture-required", "--window-size=900,700"):  # fmt: skip
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver_path), options=options)
-
-
 def _wait(predicate, timeout: float = 20.0, what: str = "condition"):  # noqa: ANN001, ANN202
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -78,7 +57,7 @@ def test_label_page_in_headless_chromium(pair_set, tmp_path):
     from selenium.webdriver.common.by import By
 
     log_path = tmp_path / "labels.jsonl"
-    driver = _driver()
+    driver = chromium_driver()
     try:
         with _Server(create_app(pair_set, LabelLog(log_path), token="tok")) as server:
             url = f"http://127.0.0.1:{server.port}/?token=tok&labeller=tester"
