@@ -28,11 +28,19 @@ def _console_scripts() -> dict[str, str]:
 
 def _node_parameters() -> dict[str, dict]:
     pytest.importorskip("rclpy")
-    from robolearn.ros import actor_node, learner_node, recorder_node, robot_bridge, teleop_node
+    from robolearn.ros import (
+        actor_node,
+        device_teleop_node,
+        learner_node,
+        recorder_node,
+        robot_bridge,
+        teleop_node,
+    )
 
     return {
         "robot_bridge": robot_bridge.PARAMETERS,
         "scripted_teleop": teleop_node.PARAMETERS,
+        "device_teleop": device_teleop_node.PARAMETERS,
         "recorder": recorder_node.PARAMETERS,
         "serl_actor": actor_node.PARAMETERS,
         "serl_learner": learner_node.PARAMETERS,
