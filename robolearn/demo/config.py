@@ -48,7 +48,7 @@ class SerlConfig:
     agent_config: dict[str, Any] = field(
         default_factory=lambda: {"encoder_options": {"normalize": True}}
     )
-    timeout_s: float = 3600.0  # give up (with an error) if the budget is not reached by then
+    timeout_s: float = 5400.0  # give up (with an error) if the budget is not reached by then
 
 
 @dataclass(kw_only=True)

@@ -26,6 +26,9 @@ from robolearn.demo.config import DemoConfig
 log = logging.getLogger(__name__)
 
 
+STATUS_TIMEOUT_S = 180.0  # the nodes import torch and build the twin before they report
+
+
 class NodeProcessError(RuntimeError):
     """A node process died or the run did not reach its budget in time."""
 
@@ -134,6 +137,12 @@ def run_serl(config: DemoConfig, dataset: Path, out: Path, progress: bool = True
                     f" raise serl.timeout_s or lower serl.env_steps (logs in {out})"
                 )
             status = dict(monitor.latest.get("serl_learner", {}))
+            if not status and time.monotonic() - t0 > STATUS_TIMEOUT_S:
+                raise NodeProcessError(
+                    f"no /diagnostics from serl_learner after {STATUS_TIMEOUT_S:.0f} s: the"
+                    f" processes run but DDS does not connect them (ROS_DOMAIN_ID,"
+                    f" ROS_AUTOMATIC_DISCOVERY_RANGE, a firewall?); logs in {out}"
+                )
             if "env_steps" in status:
                 new = int(status["env_steps"])
                 bar.update(max(0, min(new, s.env_steps) - steps))
