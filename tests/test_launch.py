@@ -30,8 +30,10 @@ def _node_parameters() -> dict[str, dict]:
     pytest.importorskip("rclpy")
     from robolearn.ros import (
         actor_node,
+        camera_node,
         device_teleop_node,
         learner_node,
+        perception_node,
         recorder_node,
         robot_bridge,
         teleop_node,
@@ -41,6 +43,8 @@ def _node_parameters() -> dict[str, dict]:
         "robot_bridge": robot_bridge.PARAMETERS,
         "scripted_teleop": teleop_node.PARAMETERS,
         "device_teleop": device_teleop_node.PARAMETERS,
+        "camera_node": camera_node.PARAMETERS,
+        "fiducial_perception": perception_node.PARAMETERS,
         "recorder": recorder_node.PARAMETERS,
         "serl_actor": actor_node.PARAMETERS,
         "serl_learner": learner_node.PARAMETERS,

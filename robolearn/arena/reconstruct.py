@@ -164,8 +164,12 @@ def reconstruct_from_frame(
     cameras: dict[str, CameraCalibration],
     *,
     upright_prior: bool = True,
+    warn_missing: bool = True,
 ) -> SceneSpec:
-    """The scene from one `obs.state` row and one RGB frame of `camera`."""
+    """The scene from one `obs.state` row and one RGB frame of `camera`.
+
+    `warn_missing=False` leaves the warning about unseen markers to the caller (a node that
+    perceives every frame throttles it); `source["missing"]` lists them either way."""
     if state.shape[0] < STATE_Q.stop:
         raise ReconstructionError(f"obs.state has {state.shape[0]} entries; expected >= 21")
     intr = camera.intrinsics.scaled(image.shape[:2])
@@ -187,7 +191,7 @@ def reconstruct_from_frame(
         objects[marker.object] = ObjectPose(position=pos.tolist(), quat_wxyz=quat.tolist())
         found[name] = {"marker_id": det.marker_id, "reprojection_px": det.reprojection_px}
     missing = sorted(set(fiducials.objects) - set(found))
-    if missing:
+    if missing and warn_missing:
         log.warning("markers of %s not found in the %s image", missing, camera.name)
     twin_cams, hand_cams = {}, {}
     for cal in cameras.values():

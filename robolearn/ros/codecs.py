@@ -107,6 +107,13 @@ def image_msg(rgb: np.ndarray, stamp: Time, frame: str) -> Image:
     return msg
 
 
+def image_from_msg(msg: Image) -> np.ndarray:
+    """Inverse of `image_msg`: an (height, width, 3) uint8 RGB array (a read-only view)."""
+    if msg.encoding != "rgb8":
+        raise ValueError(f"unsupported image encoding {msg.encoding!r} (expected rgb8)")
+    return np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.width, 3)
+
+
 def target_from_pose(msg: PoseStamped, frame: str = BASE_FRAME) -> CartesianTarget:
     """Decode a target pose; raise `MessageRejected` for NaN/inf, a non-unit quaternion, or a
     frame other than the robot base frame."""

@@ -30,6 +30,7 @@ from robolearn.envs.robot_env import state_vector
 from robolearn.robot.limits import load_limits
 from robolearn.ros import qos, restrict_discovery_to_localhost
 from robolearn.ros.client import RobotClient, StaleDataError
+from robolearn.ros.codecs import image_from_msg
 from robolearn.ros.params import declare_parameters, parameter_overrides
 from robolearn.sim.tasks import TASKS
 
@@ -44,12 +45,6 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "keep_failures": (True, "Also commit episodes that ended in failure (success=False)."),
     "robot_namespace": ("", "Namespace of the robot bridge and teleop topics."),
 }
-
-
-def image_from_msg(msg: Image) -> np.ndarray:
-    if msg.encoding != "rgb8":
-        raise ValueError(f"unsupported image encoding {msg.encoding!r} (expected rgb8)")
-    return np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.width, 3)
 
 
 class Recorder(Node):

@@ -58,6 +58,11 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "cameras": ([""], "Cameras to render and publish (twin): front, wrist. [''] for none."),
     "image_height": (128, "Camera image height in pixels."),
     "image_width": (128, "Camera image width in pixels."),
+    "paint_markers": (
+        "",
+        "Twin only: paint the ArUco markers of this fiducials YAML on the task objects ('default'"
+        " for hardware/fiducials.yaml; empty for none), to rehearse fiducial_perception.",
+    ),
     "armed_on_start": (False, "Accept commands without an explicit 'arm' call (sim only)."),
 }
 
@@ -149,6 +154,13 @@ class RobotBridge(Node):
         if cameras and "cameras" in fields:
             options["cameras"] = cameras
             options["image_size"] = (int(p["image_height"]), int(p["image_width"]))
+        if p["paint_markers"]:
+            if "scene_edits" not in fields:
+                raise ValueError(f"backend {p['backend']!r} cannot paint markers (twin only)")
+            from robolearn.arena.markers import PaintMarkers, load_fiducials
+
+            path = None if p["paint_markers"] == "default" else p["paint_markers"]
+            options["scene_edits"] = (PaintMarkers(load_fiducials(path)),)
         if p["fci_ip"] and "fci_ip" in fields:
             options["fci_ip"] = p["fci_ip"]
         robot = make_robot(p["backend"], **options)
