@@ -38,6 +38,11 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "height": (0, "Capture height requested from the device (0: the device's default)."),
     "image_width": (0, "Published width, resized with area averaging (0: as captured)."),
     "image_height": (0, "Published height, resized with area averaging (0: as captured)."),
+    "publish_full": (
+        False,
+        "Also publish each frame as captured on camera/<name>/image_full (same stamp), for"
+        " fiducial_perception when image_raw is resized for a policy.",
+    ),
     "loop_file": (False, "Rewind a video file at its end instead of stopping."),
     "max_failed_reads": (30, "Consecutive failed reads of a live device before giving up."),
 }
@@ -86,6 +91,11 @@ class CameraNode(Node):
         self.cap = open_capture(str(p["device"]), int(p["width"]), int(p["height"]))
         self.topic = f"camera/{self.name}/image_raw"
         self.pub = self.create_publisher(codecs.Image, self.topic, qos.SENSOR)
+        self.pub_full = (
+            self.create_publisher(codecs.Image, f"camera/{self.name}/image_full", qos.SENSOR)
+            if p["publish_full"]
+            else None
+        )
         self.published = 0
         self.error: str | None = None
         self.done = threading.Event()  # set when the frames end (a file) or the device fails
@@ -97,12 +107,13 @@ class CameraNode(Node):
             f" at {p['rate_hz']} Hz"
         )
 
-    def _frame(self, bgr: np.ndarray) -> np.ndarray:
-        rgb = (
-            cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            if bgr.ndim == 3
-            else cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
-        )
+    def _publish(self, bgr: np.ndarray, stamp: codecs.Time) -> None:
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB if bgr.ndim == 3 else cv2.COLOR_GRAY2RGB)
+        if self.pub_full is not None:
+            self.pub_full.publish(codecs.image_msg(rgb, stamp, self.name))
+        self.pub.publish(codecs.image_msg(self._resized(rgb), stamp, self.name))
+
+    def _resized(self, rgb: np.ndarray) -> np.ndarray:
         w, h = int(self.params["image_width"]), int(self.params["image_height"])
         if w > 0 and (rgb.shape[1], rgb.shape[0]) != (w, h):
             rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
@@ -145,7 +156,7 @@ class CameraNode(Node):
                 elif now < next_due:  # a live device: keep reading, publish the newest
                     continue
                 next_due = max(next_due + period, time.monotonic() - period)
-                self.pub.publish(codecs.image_msg(self._frame(bgr), stamp, self.name))
+                self._publish(bgr, stamp)
                 self.published += 1
         except CameraError as err:
             self.error = str(err)

@@ -44,7 +44,12 @@ from robolearn.ros.robot_bridge import _task_state_msg
 
 PARAMETERS: dict[str, tuple[Any, str]] = {
     "task": ("pick_cube", "Task whose object state is perceived (pick_cube)."),
-    "camera": ("wrist", "Camera (a name in the cameras file) whose image_raw is read."),
+    "camera": ("wrist", "Camera (a name in the cameras file) whose frames are read."),
+    "image_topic": (
+        "",
+        "Frames to read; empty for <robot_namespace>/camera/<camera>/image_raw (camera_node's"
+        " image_full when image_raw is resized too small for the markers).",
+    ),
     "cameras_file": ("", "Camera calibration YAML; empty for the installed hardware/cameras.yaml."),
     "fiducials_file": ("", "Fiducials YAML; empty for the installed hardware/fiducials.yaml."),
     "limits_file": ("", "Cell limits YAML; empty for the installed hardware/franka.yaml."),
@@ -98,7 +103,7 @@ class FiducialPerceptionNode(Node):
         self._image: Image | None = None
         self._image_arrival = 0.0
         self._poses: deque[tuple[float, PoseStamped]] = deque()
-        self.image_topic = f"{prefix}camera/{p['camera']}/image_raw"
+        self.image_topic = p["image_topic"] or f"{prefix}camera/{p['camera']}/image_raw"
         self.create_subscription(Image, self.image_topic, self._on_image, qos.SENSOR)
         self.create_subscription(PoseStamped, prefix + "ee_pose", self._on_pose, qos.SENSOR)
         self.pub_task = self.create_publisher(Float64MultiArray, "task_state", qos.SENSOR)

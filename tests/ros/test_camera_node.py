@@ -43,11 +43,14 @@ def test_publishes_a_video_file_as_resized_rgb8_frames(tmp_path: Path) -> None:
     context = rclpy.Context()
     rclpy.init(context=context)
     received: list[Image] = []
+    full: list[Image] = []
     try:
         listener = rclpy.create_node("listener", context=context)
         listener.create_subscription(Image, "camera/front/image_raw", received.append, qos.SENSOR)
+        listener.create_subscription(Image, "camera/front/image_full", full.append, qos.SENSOR)
         camera = CameraNode(context=context, device=str(video), name="front", rate_hz=30.0,
-                            image_width=64, image_height=48, loop_file=True)  # fmt: skip
+                            image_width=64, image_height=48, loop_file=True,
+                            publish_full=True)  # fmt: skip
         executor = MultiThreadedExecutor(num_threads=2, context=context)
         executor.add_node(listener)
         executor.add_node(camera)
@@ -71,6 +74,13 @@ def test_publishes_a_video_file_as_resized_rgb8_frames(tmp_path: Path) -> None:
         # the white patch survived the area resize (top-left of the 64x48 frame)
         assert codecs.image_from_msg(msg)[6:10, 6:18].min() > 200
         assert camera.error is None and camera.published >= 3
+        # the frame as captured, same stamp, for fiducial_perception
+        assert full and (full[0].height, full[0].width) == (120, 160)
+
+        def stamps(msgs: list[Image]) -> set[tuple[int, int]]:
+            return {(m.header.stamp.sec, m.header.stamp.nanosec) for m in msgs}
+
+        assert stamps(full) & stamps(received), "image_full and image_raw share no stamp"
     finally:
         executor.shutdown(timeout_sec=1.0)
         camera.destroy_node()
