@@ -133,6 +133,8 @@ class Recorder(Node):
                 self._writer, self._pending, self._recording = None, None, False
                 return "failure discarded (keep_failures is false)"
             last = self._pending
+            # Gymnasium's reward of the last step: the state it led to is the one judged.
+            last["reward"] = np.asarray(float(success), dtype=np.float32)
             last["terminated"] = np.asarray(bool(success))
             last["truncated"] = np.asarray(not success)
             self._writer.add_step(last)
@@ -177,13 +179,16 @@ class Recorder(Node):
                 **obs,
                 "action": data[:7].astype(np.float32),
                 "action_source": np.asarray(int(data[7]), dtype=np.uint8),
-                "reward": np.asarray(float(success), dtype=np.float32),
+                "reward": np.asarray(0.0, dtype=np.float32),  # known at the next step
                 "terminated": np.asarray(False),
                 "truncated": np.asarray(False),
             }
             if self._writer is None:
                 self._writer = self._open_store(step).begin_episode()
             if self._pending is not None:
+                # The previous step's reward is the success of the state it led to: this one
+                # (reward_t = r(s_t, a_t, s_t+1), as in the gymnasium envs).
+                self._pending["reward"] = np.asarray(float(success), dtype=np.float32)
                 self._writer.add_step(self._pending)
             self._pending = step
             self.recorded_steps += 1

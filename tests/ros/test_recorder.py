@@ -32,6 +32,8 @@ def test_up_sim_records_complete_episodes_with_images(tmp_path: Path) -> None:
             assert meta.success and meta.backend == "twin" and meta.task == "pick_cube"
             ep = store.episode(i)
             assert ep["terminated"][-1] and not ep["terminated"][:-1].any()
+            # sparse reward as the gymnasium env gives it: 1 for the step that reached success
+            assert ep["reward"][-1] == 1.0 and not ep["reward"][:-1].any()
             assert np.all(ep["action_source"] == ActionSource.SCRIPTED)
             assert np.all(np.abs(ep["action"]) <= 1.0 + 1e-6)
             assert ep["obs.images.front"].shape[1:] == (128, 128, 3)
@@ -119,3 +121,4 @@ def test_operator_controls_commit_discard_and_mark(tmp_path: Path) -> None:
         assert np.all(first["action_source"] == ActionSource.HUMAN)
         assert np.all(second["action_source"] == ActionSource.POLICY)
         assert first["terminated"][-1] and second["truncated"][-1]
+        assert first["reward"][-1] == 1.0 and not second["reward"].any()
