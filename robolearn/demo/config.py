@@ -77,8 +77,9 @@ class PearlConfig:
     target_pairs: int = 300
     segment_length: int = 25
     reward_epochs: int = 200
-    rlpd_steps: int = 10000
+    rlpd_steps: int = 6000
     hidden_dims: tuple[int, ...] = (256, 256)
+    num_critics: int = 2  # the SERL stage runs SERL's 10; this one is the reward's test drive
     utd_ratio: int = 1
     eval_every: int = 2500
     eval_episodes: int = 10

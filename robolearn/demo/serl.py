@@ -75,6 +75,17 @@ def _command(module: str, params_file: Path, extra: list[str]) -> list[str]:
     return args
 
 
+CONSOLE_SCRIPTS = {
+    "robolearn.ros.learner_node": "serl_learner",
+    "robolearn.ros.actor_node": "serl_actor",
+}
+
+
+def _as_console_script(cmd: list[str]) -> str:
+    """``python -m robolearn.ros.learner_node ...`` as the user types it: ``serl_learner ...``."""
+    return " ".join([CONSOLE_SCRIPTS[cmd[2]], *cmd[3:]])
+
+
 def _stop(proc: subprocess.Popen, timeout: float) -> int | None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -181,6 +192,6 @@ def run_serl(config: DemoConfig, dataset: Path, out: Path, progress: bool = True
         "last_status": status,
         "actors": actor_status,
         "wall_s": time.monotonic() - t0,
-        "commands": {k: " ".join(v) for k, v in commands.items()},
+        "commands": {k: _as_console_script(v) for k, v in commands.items()},
         "params_file": str(params_file),
     }

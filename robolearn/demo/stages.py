@@ -221,8 +221,8 @@ def pearl_transfer(config: DemoConfig, out: Path, progress: bool = True) -> dict
         _make_env(config.task, reward_type="dense", terminate_on_success=False), reward
     )
     rlpd = RLPDConfig(
-        hidden_dims=pc.hidden_dims, utd_ratio=pc.utd_ratio, encoder_options={"normalize": True},
-        seed=config.seed,
+        hidden_dims=pc.hidden_dims, num_critics=pc.num_critics, utd_ratio=pc.utd_ratio,
+        encoder_options={"normalize": True}, seed=config.seed,
     )  # fmt: skip
     policy_path = out / "policy.safetensors"
     result = train_rlpd(
