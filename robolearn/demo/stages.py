@@ -4,6 +4,7 @@ result for the report."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -278,8 +279,6 @@ def arena_evaluation(
     )  # fmt: skip
     summary = run_arena(arena, out, workers=ac.workers, progress=progress)
     report = write_report(out, bootstrap=ac.bootstrap)
-    import json
-
     result = json.loads((out / "summary.json").read_text())
     return {
         "folder": str(out),
