@@ -13,14 +13,10 @@
   success classifier and the `ClassifierReward` wrapper.
 - `robolearn.learn.metrics_log`: TensorBoard scalars, progress bar, learning-curve PNG;
   `robolearn.learn.simulated_operator`: a scripted stand-in for the human who intervenes.
+- `robolearn.learn.config`: `TrainConfig` (env + agent + loop), the one place of every
+  training default, and the agent presets; `robolearn.learn.device`: ``device="auto"``.
 - `robolearn.learn.cli`: `robolearn train serl | classifier`.
-"""
 
-try:
-    # torch's optimizers import torch._dynamo on first use, which imports triton where the torch
-    # build ships it (the CUDA wheels). Importing triton after Mesa's OSMesa library is loaded
-    # (MuJoCo offscreen rendering, MUJOCO_GL=osmesa) kills the process with a segmentation
-    # fault; loading it here, before any env renders, avoids that.
-    import torch._dynamo  # noqa: F401
-except ImportError:  # pragma: no cover - torch builds without dynamo
-    pass
+Importing MuJoCo's OSMesa renderer and torch's triton in either order is safe once any
+`robolearn` module is imported (`robolearn/__init__.py` explains why).
+"""
