@@ -1,6 +1,8 @@
-"""CPA alignment time for 500 x 500 segments, exact and entropic Gromov-Wasserstein (one JSON).
+"""CPA alignment: time for 500 x 500 segments (plain GW exact / entropic, fused GW), or with
+--accuracy the transferred-label accuracy between reach, pick_cube and peg_insert (one JSON).
 
     python benchmarks/alignment.py [--json] [--n 500] [--repeats 3]
+    python benchmarks/alignment.py --accuracy [--seeds 0 1 2] [--data DIR]
 
 Same as `robolearn bench alignment`; the code is in robolearn/bench/alignment.py.
 """

@@ -36,7 +36,7 @@ from robolearn.preference.labeller import (
     scripted_labels,
 )
 from robolearn.preference.offline import AWBCConfig, evaluate_policy, train_awbc
-from robolearn.preference.pipeline import transfer
+from robolearn.preference.pipeline import TransferResult, transfer
 from robolearn.preference.reward import (
     PreferenceBatchData,
     RewardModelConfig,
@@ -62,6 +62,7 @@ class ReportProfile:
     segment_length: int = 25
     reward_epochs: int = 100
     awbc: AWBCConfig = field(default_factory=AWBCConfig)
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
     policy_eval_episodes: int = 10
     seed: int = 0
 
@@ -117,6 +118,38 @@ def strict_accuracy(pred: np.ndarray, truth: np.ndarray) -> float:
     )
 
 
+def transfer_accuracy(
+    source: str | Path,
+    target: str | Path,
+    config: AlignmentConfig | None = None,
+    *,
+    segments: int = 100,
+    pairs: int = 300,
+    segment_length: int = 25,
+    flip: float = 0.0,
+    seed: int = 0,
+) -> tuple[float, TransferResult]:
+    """CPA alone, as `run_report` runs it: scripted labels (``flip`` of them flipped) on
+    ``pairs`` pairs of ``segments`` source segments, transferred to as many target pairs; the
+    accuracy of the transferred labels against the target's true dense returns (used only
+    here, after the transfer)."""
+    rng = np.random.default_rng(seed)
+    with EpisodeStore.open(source) as store:
+        s_data = SegmentData(store, sample_segments(store, segments, segment_length, rng))
+    s_pairs = random_pairs(len(s_data), pairs, rng)
+    source_prefs = scripted_labels(
+        s_data, s_pairs, ScriptedLabellerConfig(flip_rate=flip, seed=seed)
+    )
+    result = transfer(
+        source, target, source_pairs=source_prefs, n_target_segments=segments,
+        n_target_pairs=pairs, config=config, seed=seed, write=False,
+    )  # fmt: skip
+    rt = result.target_data.true_returns()
+    tp = result.target_pairs
+    _, truth = label_returns(rt[tp[:, 0]], rt[tp[:, 1]], ScriptedLabellerConfig())
+    return strict_accuracy(result.labels.labels, truth), result
+
+
 def run_report(
     profile: str | ReportProfile, out: str | Path, progress: bool = True
 ) -> dict[str, Any]:
@@ -162,7 +195,7 @@ def run_report(
             source_prefs = scripted_labels(s_data, s_pairs, labeller)
             result = transfer(
                 source, target, source_pairs=source_prefs, n_target_segments=prof.segments,
-                n_target_pairs=prof.pairs, config=AlignmentConfig(), seed=prof.seed, write=False,
+                n_target_pairs=prof.pairs, config=prof.alignment, seed=prof.seed, write=False,
             )  # fmt: skip
             rt = result.target_data.true_returns()
             tp = result.target_pairs

@@ -91,10 +91,12 @@ class SegmentData:
             keys.append(DENSE_REWARD_KEY)
         cache: dict[int, dict[str, np.ndarray]] = {}
         arrays: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+        self.tasks: list[str] = []  # each segment's task (its episode's metadata)
         for ref in refs:
             i = resolve(store, ref)
             if i not in cache:
                 cache[i] = store.episode(i, keys=keys)
+            self.tasks.append(store.episode_meta(i).task)
             ep = cache[i]
             if ref.end > len(ep["action"]):
                 raise SegmentError(
