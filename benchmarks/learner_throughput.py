@@ -1,6 +1,8 @@
-"""Gradient updates/s of our RLPD learner vs Stable-Baselines3 SAC (one JSON object).
+"""Gradient updates/s, FLOPs per update and fraction of the GEMM rate of our RLPD learner vs
+Stable-Baselines3 SAC (one JSON object).
 
-    python benchmarks/learner_throughput.py [--json] [--steps N] [--rounds R] [--threads T]
+    python benchmarks/learner_throughput.py [--json] [--seconds S | --steps N] [--rounds R]
+        [--threads T] [--device cpu|cuda]
 
 Same as `robolearn bench learner`; the code is in robolearn/bench/learner_throughput.py.
 """

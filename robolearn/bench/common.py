@@ -109,3 +109,61 @@ def emit_report(
         print()
     print(text)
     sys.stdout.flush()
+
+
+# --- compute: FLOP counts and the machine's GEMM rate (torch is imported only when used) ------
+def count_flops(fn: Callable[[], Any]) -> tuple[int, dict[str, int]]:
+    """(total, per top-level module) FLOPs of one call of ``fn``, forward and backward, as
+    `torch.utils.flop_counter.FlopCounterMode` counts them: matrix products and convolutions
+    only (elementwise work, normalisation and optimiser arithmetic are not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    modules = {
+        name: int(sum(ops.values()))
+        for name, ops in counter.get_flop_counts().items()
+        if name != "Global" and "." not in name
+    }
+    return int(counter.get_total_flops()), modules
+
+
+def gemm_gflops(size: int, *, seconds: float = 0.5, repeats: int = 5, device: str = "cpu") -> float:
+    """Best rate in GFLOP/s (2 n^3 per product) of fp32 ``torch.mm`` of two n x n matrices over
+    ``repeats`` timed loops of about ``seconds / repeats`` each, with the caller's torch thread
+    count (``torch.set_num_threads``). On CUDA, TF32 is whatever torch's settings say (off by
+    default: true fp32)."""
+    import time
+
+    import torch
+
+    if size < 1 or repeats < 1 or not seconds > 0:
+        raise ValueError(
+            f"need size >= 1, repeats >= 1, seconds > 0; got {size}, {repeats}, {seconds}"
+        )
+    dev = torch.device(device)
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=gen).to(dev)
+    b = torch.randn(size, size, generator=gen).to(dev)
+    out = torch.empty(size, size, device=dev)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    torch.mm(a, b, out=out)  # first call: allocation, kernel choice
+    sync()
+    t0 = time.perf_counter()
+    torch.mm(a, b, out=out)
+    sync()
+    once = max(time.perf_counter() - t0, 1e-9)
+    n = max(1, int(seconds / repeats / once))
+    flops = 2.0 * size**3 * n
+    best = 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            torch.mm(a, b, out=out)
+        sync()
+        best = max(best, flops / max(time.perf_counter() - t0, 1e-12))
+    return best / 1e9
