@@ -3,9 +3,10 @@
     ros2 launch robolearn serl.launch.py task:=reach actors:=2 demos:=expert:20 \
         checkpoint_dir:=runs/serl_reach
 
+The learner runs on core 0 and the actors on core 1 by default (serl.yaml's node.cpus).
 Actors and learner on different machines: launch the learner alone (`actors:=0`) on the
-learner machine and `ros2 run robolearn serl_actor --ros-args -p actor_id:=arm_1 ...` on each
-actor machine, all with the same ROS_DOMAIN_ID and ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET.
+learner machine and `ros2 run robolearn serl_actor --ros-args -p node.actor_id:=arm_1 ...` on
+each actor machine, all with the same ROS_DOMAIN_ID and ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET.
 """
 
 import os  # noqa: I001 - ruff takes the launch package for this folder
@@ -32,7 +33,11 @@ def _actors(context, *args, **kwargs):  # noqa: ANN001, ANN202 - launch API
             name=f"serl_actor_{i}",
             parameters=[
                 actor,
-                {"task": LaunchConfiguration("task"), "actor_id": f"actor_{i}", "seed": i},
+                {
+                    "env.task": LaunchConfiguration("task"),
+                    "node.actor_id": f"actor_{i}",
+                    "seed": i,
+                },
             ],
             output="screen",
         )
@@ -65,9 +70,9 @@ def generate_launch_description() -> LaunchDescription:
                 parameters=[
                     PARAMS,
                     {
-                        "task": task,
-                        "demos": LaunchConfiguration("demos"),
-                        "checkpoint_dir": LaunchConfiguration("checkpoint_dir"),
+                        "env.task": task,
+                        "loop.demos": LaunchConfiguration("demos"),
+                        "node.checkpoint_dir": LaunchConfiguration("checkpoint_dir"),
                     },
                 ],
                 output="screen",

@@ -159,19 +159,27 @@ class RLPDPolicy(Policy):
 
     def reset(self, env: RobotEnv, seed: int) -> None:
         if self._agent is None:
+            import gymnasium as gym
             import torch
 
             from robolearn.learn.rlpd import RLPDAgent
+            from robolearn.sim.tasks.actions import make_action_mode
 
             torch.set_num_threads(1)
+            # A policy trained in a reduced action mode acts in it; the arena's env takes the
+            # 7-D pose action, which the mode builds (held axes steered tool-down).
+            self._mode = make_action_mode(RLPDAgent.action_mode_of(self.path) or "pose")
+            space = gym.spaces.Box(-1.0, 1.0, (self._mode.dim,), np.float32)
             agent = RLPDAgent(
-                env.observation_space, env.action_space, RLPDAgent.config_of(self.path)
+                env.observation_space, space, RLPDAgent.config_of(self.path), device="cpu"
             )
             agent.load(self.path)
             self._agent = agent
 
     def act(self, obs: dict[str, Any], env: RobotEnv) -> np.ndarray:
-        return np.asarray(self._agent.act(obs, deterministic=True), dtype=np.float64)
+        action = self._agent.act(obs, deterministic=True)
+        pose = self._mode.to_pose(action, env.robot_state.ee_quat, env.robot.limits)
+        return np.asarray(pose, dtype=np.float64)
 
 
 @register_policy("expert")

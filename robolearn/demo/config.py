@@ -1,8 +1,10 @@
 """The demo's one config tree: a profile (`quick`, `default`), loadable from YAML and
-overridable with dotted keys (``serl.env_steps=5000``).
+overridable with dotted keys (``serl.env_steps=5000``), with `robolearn.config`'s machinery.
 
 Every stage reads its own section; `DemoConfig.as_dict()` is written beside the results so a
-report always says which budgets produced it.
+report always says which budgets produced it. The learners' settings are the training tree's
+own sections (`robolearn.learn.config`: ``serl.agent``, ``pearl.agent`` are `RLPDConfig`s with
+the one set of defaults that `robolearn train serl` and the `serl_learner` node use too).
 """
 
 from __future__ import annotations
@@ -12,9 +14,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from robolearn.config import ConfigError, to_dict
+from robolearn.config import load as load_tree
+from robolearn.learn.config import TWIN_TASKS as TASKS
+from robolearn.learn.config import EnvConfig, LoopConfig
+from robolearn.learn.rlpd import RLPDConfig
 
-TASKS = ("reach", "pick_cube", "peg_insert")
+
+def _agent(**changes: Any) -> RLPDConfig:
+    """The training default (`robolearn.learn.config`) with a profile's budget changes."""
+    from robolearn.learn.config import AGENT_PRESETS
+
+    return dataclasses.replace(AGENT_PRESETS["default"](), **changes)
+
+
+def _default_learning_starts() -> int:
+    return LoopConfig().learning_starts
+
+
+def _default_action_mode() -> str:
+    return EnvConfig().action_mode
 
 
 @dataclass(kw_only=True)
@@ -34,21 +53,17 @@ class SerlConfig:
 
     env_steps: int = 30000
     actors: int = 1
-    # Env steps per second per actor. At most what the learner can update at utd_ratio: one
-    # core does about 25 updates/s of the 10-critic 256x256 ensemble at batch 256.
-    actor_rate_hz: float = 22.0
+    # Env steps per second per actor: at most what the learner can update at agent.utd_ratio,
+    # or the learner falls behind and forgets owed updates (0: as fast as the env allows).
+    actor_rate_hz: float = 25.0
     actor_batch_size: int = 50
-    hidden_dims: tuple[int, ...] = (256, 256)
-    num_critics: int = 10
-    utd_ratio: int = 1
-    batch_size: int = 256
-    discount: float = 0.97
-    learning_starts: int = 500
+    action_mode: str = field(default_factory=_default_action_mode)
+    learning_starts: int = field(default_factory=_default_learning_starts)
     publish_every: int = 100
-    # further RLPDConfig fields; observation normalisation as in the benchmark
-    agent_config: dict[str, Any] = field(
-        default_factory=lambda: {"encoder_options": {"normalize": True}}
-    )
+    agent: RLPDConfig = field(default_factory=_agent)
+    # the learner on core 0, the actors on core 1 (2+ cores); () for no pinning
+    learner_cpus: tuple[int, ...] = (0,)
+    actor_cpus: tuple[int, ...] = (1,)
     timeout_s: float = 5400.0  # give up (with an error) if the budget is not reached by then
 
 
@@ -69,7 +84,8 @@ class CertifyConfig:
 
 @dataclass(kw_only=True)
 class PearlConfig:
-    """Stage 4: preferences of ``source`` transferred to the demo's task; RLPD on the reward."""
+    """Stage 4: preferences of ``source`` transferred to the demo's task; RLPD on the reward,
+    and the same learner on a reward fitted to oracle (true) labels at the same budget."""
 
     source: str = "reach"
     episodes: int = 30  # per varied-quality dataset (source and target)
@@ -78,12 +94,12 @@ class PearlConfig:
     target_pairs: int = 300
     segment_length: int = 25
     reward_epochs: int = 200
-    rlpd_steps: int = 6000
-    hidden_dims: tuple[int, ...] = (256, 256)
-    num_critics: int = 2  # the SERL stage runs SERL's 10; this one is the reward's test drive
-    utd_ratio: int = 1
+    rlpd_steps: int = 15000
+    action_mode: str = field(default_factory=_default_action_mode)
+    agent: RLPDConfig = field(default_factory=_agent)
+    oracle: bool = True  # also train on oracle labels: the transfer's ratio to it
     eval_every: int = 2500
-    eval_episodes: int = 10
+    eval_episodes: int = 20
 
 
 @dataclass(kw_only=True)
@@ -111,16 +127,20 @@ class DemoConfig:
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise ValueError(f"demo task {self.task!r}: choose one of {', '.join(TASKS)}")
+            raise ConfigError(f"demo task {self.task!r}: choose one of {', '.join(TASKS)}")
         if self.pearl.source not in TASKS:
-            raise ValueError(f"pearl.source {self.pearl.source!r}: choose one of {TASKS}")
+            raise ConfigError(f"pearl.source {self.pearl.source!r}: choose one of {TASKS}")
         if self.pearl.source == self.task:
-            raise ValueError("pearl.source must differ from the demo task (a cross-task transfer)")
+            raise ConfigError("pearl.source must differ from the demo task (a cross-task transfer)")
         if self.serl.env_steps < 1 or self.record.episodes < 1:
-            raise ValueError("serl.env_steps and record.episodes must be positive")
+            raise ConfigError("serl.env_steps and record.episodes must be positive")
+        for section in (self.serl, self.pearl):
+            EnvConfig(task=self.task, action_mode=section.action_mode)  # a known action mode
+        self.serl.learner_cpus = tuple(int(c) for c in self.serl.learner_cpus)
+        self.serl.actor_cpus = tuple(int(c) for c in self.serl.actor_cpus)
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return to_dict(self)
 
 
 def _quick() -> DemoConfig:
@@ -133,16 +153,11 @@ def _quick() -> DemoConfig:
             env_steps=4000,
             actor_rate_hz=50.0,
             actor_batch_size=25,
-            hidden_dims=(128, 128),
-            num_critics=4,
-            utd_ratio=1,
-            batch_size=128,
-            discount=0.95,
             learning_starts=300,
             publish_every=50,
-            agent_config={"init_temperature": 0.01, "encoder_options": {"normalize": True}},
+            agent=_agent(hidden_dims=(128, 128), batch_size=128, utd_ratio=1, discount=0.95),
             timeout_s=600.0,
-        ),  # fmt: skip
+        ),
         certify=CertifyConfig(
             lipschitz=20.0, hidden_dims=(64, 64), steps=2000, smoothing_episodes=20
         ),
@@ -155,7 +170,8 @@ def _quick() -> DemoConfig:
             segment_length=20,
             reward_epochs=60,
             rlpd_steps=3000,
-            hidden_dims=(128, 128),
+            agent=_agent(hidden_dims=(128, 128), batch_size=128, utd_ratio=1),
+            oracle=False,
             eval_every=1000,
             eval_episodes=5,
         ),
@@ -163,54 +179,8 @@ def _quick() -> DemoConfig:
     )
 
 
-# The default profile is the learner benchmark's setting on PickCube (20 demos, 30k env steps,
-# UTD 1, 10 critics; BENCHMARKS.md "sample efficiency").
+# The default profile runs every learner with the training defaults (robolearn.learn.config).
 PROFILES = {"default": DemoConfig, "quick": _quick}
-
-
-def _coerce(template: Any, value: Any, key: str) -> Any:
-    """``value`` (parsed YAML) as the type of the field it replaces."""
-    if isinstance(template, bool):
-        if not isinstance(value, bool):
-            raise ValueError(f"{key}: expected true or false, got {value!r}")
-        return value
-    if isinstance(template, int | float) and not isinstance(value, int | float):
-        raise ValueError(f"{key}: expected a number, got {value!r}")
-    if isinstance(template, float):
-        return float(value)
-    if isinstance(template, int) and isinstance(value, float) and not value.is_integer():
-        raise ValueError(f"{key}: expected an integer, got {value!r}")
-    if isinstance(template, int):
-        return int(value)
-    if isinstance(template, tuple):
-        if not isinstance(value, list | tuple):
-            value = [value]
-        return tuple(value)
-    if isinstance(template, dict) and not isinstance(value, dict):
-        raise ValueError(f"{key}: expected a mapping, got {value!r}")
-    if isinstance(template, str) and not isinstance(value, str):
-        return str(value)
-    return value
-
-
-def _apply(node: Any, key: str, value: Any, prefix: str = "") -> None:
-    head, _, rest = key.partition(".")
-    names = [f.name for f in dataclasses.fields(node)]
-    if head not in names:
-        where = prefix.rstrip(".") or "the demo config"
-        raise ValueError(f"unknown key {prefix + head!r} in {where}; known: {', '.join(names)}")
-    current = getattr(node, head)
-    if rest:
-        if not dataclasses.is_dataclass(current):
-            raise ValueError(f"{prefix + head} is a value, not a section")
-        _apply(current, rest, value, prefix + head + ".")
-    elif dataclasses.is_dataclass(current):
-        if not isinstance(value, dict):
-            raise ValueError(f"{prefix + head} is a section: give a mapping")
-        for k, v in value.items():
-            _apply(current, str(k), v, prefix + head + ".")
-    else:
-        setattr(node, head, _coerce(current, value, prefix + head))
 
 
 def load_config(
@@ -220,18 +190,5 @@ def load_config(
 ) -> DemoConfig:
     """The profile, then the YAML file's keys, then ``key=value`` dotted overrides."""
     if profile not in PROFILES:
-        raise ValueError(f"unknown demo profile {profile!r}; known: {', '.join(PROFILES)}")
-    config = PROFILES[profile]()
-    if config_file is not None:
-        raw = yaml.safe_load(Path(config_file).read_text()) or {}
-        if not isinstance(raw, dict):
-            raise ValueError(f"{config_file}: expected a mapping of config keys")
-        for k, v in raw.items():
-            _apply(config, str(k), v)
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"override {item!r}: write key=value, e.g. serl.env_steps=5000")
-        _apply(config, key.strip(), yaml.safe_load(text) if text else "")
-    config.__post_init__()  # validate the combination
-    return config
+        raise ConfigError(f"unknown demo profile {profile!r}; known: {', '.join(PROFILES)}")
+    return load_tree(PROFILES[profile](), config_file, overrides)

@@ -49,6 +49,26 @@ def _done(out: Path, stage: str, config: dict[str, Any]) -> dict[str, Any] | Non
     return saved["result"] if saved.get("config") == config else None
 
 
+STAGE_CONFIG = "stage_config.json"
+
+
+def _stage_folder(folder: Path, config: dict[str, Any]) -> Path:
+    """The stage's folder, emptied unless an interrupted attempt with this very config left it
+    (then the stage resumes there: the SERL learner from its checkpoint). A folder from another
+    config (another task, profile or setting) is never resumed into."""
+    import shutil
+
+    marker = folder / STAGE_CONFIG
+    if folder.exists():
+        same = marker.is_file() and json.loads(marker.read_text()) == config
+        if not same:
+            log.info("%s holds another config's outputs: starting the stage afresh", folder)
+            shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(config))
+    return folder
+
+
 def _stage_line(stage: str, result: dict[str, Any]) -> str:
     if stage == "record":
         return (
@@ -119,7 +139,7 @@ def run_demo(
             continue
         echo(f"{head} ...")
         t0 = time.monotonic()
-        folder = out / stage
+        folder = _stage_folder(out / stage, cfg)
         if stage == "record":
             result = record_demos(config, folder, progress=progress)
         elif stage == "serl":

@@ -22,6 +22,15 @@ from typing import Any
 import yaml
 
 from robolearn.demo.config import DemoConfig
+from robolearn.learn.config import (
+    ActorNodeConfig,
+    ActorSettings,
+    EnvConfig,
+    LearnerNodeConfig,
+    LearnerSettings,
+    LoopConfig,
+)
+from robolearn.ros.params import parameter_file_tree
 
 log = logging.getLogger(__name__)
 
@@ -33,38 +42,51 @@ class NodeProcessError(RuntimeError):
     """A node process died or the run did not reach its budget in time."""
 
 
-def serl_parameters(config: DemoConfig, dataset: Path, out: Path) -> dict[str, Any]:
-    """The ROS parameter file (``--params-file``) of the learner and the actors."""
+def node_configs(
+    config: DemoConfig, dataset: Path, out: Path
+) -> tuple[LearnerNodeConfig, ActorNodeConfig]:
+    """The learner's and the actors' config trees for this demo (the actors' ids and seeds are
+    set per process on the command line)."""
     s = config.serl
+    env = EnvConfig(task=config.task, action_mode=s.action_mode)
+    learner = LearnerNodeConfig(
+        env=env,
+        agent=s.agent,
+        loop=LoopConfig(
+            env_steps=s.env_steps, learning_starts=s.learning_starts, demos=str(dataset)
+        ),
+        seed=config.seed,
+        device="auto",
+        threads=1,
+        node=LearnerSettings(
+            publish_every=s.publish_every,
+            checkpoint_dir=str(out / "checkpoints"),
+            log_dir=str(out / "logs"),
+            checkpoint_every_s=120.0,
+            resume=True,
+            cpus=s.learner_cpus,
+        ),
+    )
+    actor = ActorNodeConfig(
+        env=env,
+        seed=config.seed,
+        node=ActorSettings(
+            batch_size=s.actor_batch_size,
+            rate_hz=float(s.actor_rate_hz),
+            backend="twin",
+            cpus=s.actor_cpus,
+        ),
+    )
+    return learner, actor
+
+
+def serl_parameters(config: DemoConfig, dataset: Path, out: Path) -> dict[str, Any]:
+    """The ROS parameter file (``--params-file``) of the learner and the actors: their whole
+    config trees, nested."""
+    learner, actor = node_configs(config, dataset, out)
     return {
-        "serl_learner": {
-            "ros__parameters": {
-                "task": config.task,
-                "demos": str(dataset),
-                "seed": config.seed,
-                "hidden_dims": [int(h) for h in s.hidden_dims],
-                "num_critics": s.num_critics,
-                "utd_ratio": s.utd_ratio,
-                "batch_size": s.batch_size,
-                "discount": s.discount,
-                "agent_config": json.dumps(s.agent_config),
-                "learning_starts": s.learning_starts,
-                "publish_every": s.publish_every,
-                "checkpoint_dir": str(out / "checkpoints"),
-                "log_dir": str(out / "logs"),
-                "checkpoint_every_s": 120.0,
-                "resume": True,
-                "torch_threads": 1,
-            }
-        },
-        "serl_actor": {
-            "ros__parameters": {
-                "task": config.task,
-                "batch_size": s.actor_batch_size,
-                "rate_hz": float(s.actor_rate_hz),
-                "backend": "twin",
-            }
-        },
+        "serl_learner": {"ros__parameters": parameter_file_tree(learner)},
+        "serl_actor": {"ros__parameters": parameter_file_tree(actor)},
     }
 
 
@@ -118,7 +140,7 @@ def run_serl(config: DemoConfig, dataset: Path, out: Path, progress: bool = True
         commands[f"serl_actor/actor_{i}"] = _command(
             "robolearn.ros.actor_node",
             params_file,
-            [f"actor_id:=actor_{i}", f"seed:={config.seed + i}"],
+            [f"node.actor_id:=actor_{i}", f"seed:={config.seed + i}"],
         )
     procs: dict[str, tuple[subprocess.Popen, Path]] = {}
     monitor = StatusMonitor("demo_serl_monitor")

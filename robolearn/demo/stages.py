@@ -4,8 +4,10 @@ result for the report."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import math
 import shutil
 import time
 from pathlib import Path
@@ -167,7 +169,7 @@ def pearl_transfer(config: DemoConfig, out: Path, progress: bool = True) -> dict
     """`robolearn pearl collect / label / transfer / reward / train`: source preferences
     transferred to the demo's task by CPA, an RRL reward on them, RLPD on that reward."""
     from robolearn.data.store import EpisodeStore
-    from robolearn.learn.rlpd import RLPDConfig
+    from robolearn.learn.config import LoopConfig
     from robolearn.learn.train import train_rlpd
     from robolearn.preference.collect import collect_varied
     from robolearn.preference.evaluation import strict_accuracy
@@ -218,22 +220,59 @@ def pearl_transfer(config: DemoConfig, out: Path, progress: bool = True) -> dict
         dense = np.asarray(store.array("reward_dense")[:n])
     correlation = float(np.corrcoef(reward(states, acts), dense)[0, 1])
 
-    env = LearnedRewardWrapper(
-        _make_env(config.task, reward_type="dense", terminate_on_success=False), reward
-    )
-    rlpd = RLPDConfig(
-        hidden_dims=pc.hidden_dims, num_critics=pc.num_critics, utd_ratio=pc.utd_ratio,
-        encoder_options={"normalize": True}, seed=config.seed,
-    )  # fmt: skip
+    def train_on(reward_model: Any, name: str) -> Any:
+        """The training default on ``reward_model`` (online steps and the target dataset as
+        prior data, both rewarded by it); success is the twin's own predicate."""
+        env = LearnedRewardWrapper(
+            _make_env(
+                config.task,
+                reward_type="dense",
+                terminate_on_success=False,
+                action_mode=pc.action_mode,
+            ),
+            reward_model,
+        )
+        try:
+            return train_rlpd(
+                env, demos=reward_demos(target, env, reward_model), total_steps=pc.rlpd_steps,
+                config=dataclasses.replace(pc.agent, seed=config.seed), seed=config.seed,
+                eval_every=pc.eval_every, eval_episodes=pc.eval_episodes,
+                learning_starts=min(LoopConfig().learning_starts, pc.rlpd_steps // 2),
+                checkpoint=out / f"{name}.safetensors", log_dir=out / "logs" / name,
+                progress=progress,
+            )  # fmt: skip
+        finally:
+            env.close()
+
+    result = train_on(reward, "policy")
+    oracle: dict[str, Any] | None = None
+    if pc.oracle:
+        # The same learner and budget on a reward fitted to the target's true preferences:
+        # what the transfer's labels are worth against perfect ones.
+        label_dataset(
+            target, n_segments=pc.segments, n_pairs=pc.target_pairs,
+            segment_length=pc.segment_length, name="oracle", seed=config.seed,
+        )  # fmt: skip
+        oracle_reward = fit_reward(
+            target,
+            "oracle",
+            RewardModelConfig(epochs=pc.reward_epochs, seed=config.seed),
+            out=out / "oracle_reward.safetensors",
+            progress=progress,
+        )
+        oracle_result = train_on(oracle_reward, "oracle_policy")
+        pearl_success = result.final_success_rate
+        oracle_success = oracle_result.final_success_rate
+        oracle = {
+            "reward": str(out / "oracle_reward.safetensors"),
+            "policy": str(out / "oracle_policy.safetensors"),
+            "rlpd": oracle_result.as_dict(),
+            "success": oracle_success,
+            # the transfer's share of the oracle's success (NaN: the oracle did not succeed)
+            "success_ratio": pearl_success / oracle_success if oracle_success > 0 else math.nan,
+        }
     policy_path = out / "policy.safetensors"
-    result = train_rlpd(
-        env, demos=reward_demos(target, env, reward), total_steps=pc.rlpd_steps, config=rlpd,
-        seed=config.seed, eval_every=pc.eval_every, eval_episodes=pc.eval_episodes,
-        learning_starts=min(1000, pc.rlpd_steps // 2), checkpoint=policy_path,
-        log_dir=out / "logs", progress=progress,
-    )  # fmt: skip
-    env.close()
-    curve = out / "logs" / "learning_curve.png"
+    curve = out / "logs" / "policy" / "learning_curve.png"
     return {
         "source": pc.source,
         "target": config.task,
@@ -247,6 +286,7 @@ def pearl_transfer(config: DemoConfig, out: Path, progress: bool = True) -> dict
         "reward_correlation": correlation,
         "policy": str(policy_path),
         "rlpd": result.as_dict(),
+        "oracle": oracle,
         "learning_curve": str(curve) if curve.is_file() else None,
         "wall_s": time.monotonic() - t0,
         "commands": [

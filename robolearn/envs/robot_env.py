@@ -1,9 +1,11 @@
 """`RobotEnv`: a gymnasium environment over a `Robot` and a `Task`.
 
-Actions are `[dx, dy, dz, droll, dpitch, dyaw, gripper]` in [-1, 1]: a translation and a
-rotation (axis-angle, base frame) relative to the measured TCP pose, scaled to the safety
-layer's largest step, and a gripper width (-1 open, +1 closed). The target passes through the
-robot's safety layer; then `1 / control_hz` seconds of robot time pass.
+Actions are, in the default ``pose`` action mode, `[dx, dy, dz, droll, dpitch, dyaw, gripper]`
+in [-1, 1]: a translation and a rotation (axis-angle, base frame) relative to the measured TCP
+pose, scaled to the safety layer's largest step, and a gripper width (-1 open, +1 closed).
+``action_mode="position"`` (4-D) or ``"position_yaw"`` (5-D) controls fewer axes and holds the
+others tool-down (`robolearn.sim.tasks.actions`). The target passes through the robot's safety
+layer; then `1 / control_hz` seconds of robot time pass.
 Observations are a dict: `state` (proprioception + task object state, float32) and, when
 cameras are on, `images` (uint8 HxWx3 per camera).
 """
@@ -22,7 +24,8 @@ from robolearn.robot.transforms import quat_hemisphere
 from robolearn.robot.twin import TwinConfig, TwinRobot
 from robolearn.robot.types import CartesianTarget, GripperCommand, RobotState
 from robolearn.sim.tasks import TASKS, Task
-from robolearn.sim.tasks.base import ACTION_DIM, apply_action
+from robolearn.sim.tasks.actions import ActionMode, make_action_mode
+from robolearn.sim.tasks.base import apply_action
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +34,14 @@ EE_QUAT = slice(3, 7)
 HOME_JOINT_NOISE = 0.02  # radians, per joint, drawn at every reset
 
 
-def validate_action(action: object) -> np.ndarray:
-    """A (7,) float action clipped to [-1, 1]; ValueError for wrong shapes and NaN/inf."""
+def validate_action(action: object, dim: int = 7) -> np.ndarray:
+    """A (dim,) float action clipped to [-1, 1]; ValueError for wrong shapes and NaN/inf."""
     try:
         act = np.asarray(action, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"action must be numeric, got {action!r}") from None
-    if act.shape != (ACTION_DIM,):
-        raise ValueError(f"action must have shape ({ACTION_DIM},), got {act.shape}")
+    if act.shape != (dim,):
+        raise ValueError(f"action must have shape ({dim},), got {act.shape}")
     if not np.all(np.isfinite(act)):
         raise ValueError(f"action contains NaN or inf: {act}")
     return np.clip(act, -1.0, 1.0)
@@ -84,6 +87,7 @@ class RobotEnv(gym.Env):
         terminate_on_success: bool = True,
         render_mode: str | None = None,
         render_size: tuple[int, int] = (480, 640),
+        action_mode: str = "pose",
     ) -> None:
         if reward_type not in ("sparse", "dense"):
             raise ValueError(f"reward_type must be 'sparse' or 'dense', got {reward_type!r}")
@@ -109,7 +113,8 @@ class RobotEnv(gym.Env):
         robot.connect()
         self.cameras = tuple(robot.config.cameras)
         self.observation_space = observation_space(task, self.cameras, robot.config.image_size)
-        self.action_space = spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+        self.action_mode: ActionMode = make_action_mode(action_mode)
+        self.action_space = spaces.Box(-1.0, 1.0, (self.action_mode.dim,), np.float32)
         self._steps = 0
         self._state: RobotState | None = None
 
@@ -132,8 +137,10 @@ class RobotEnv(gym.Env):
     def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self._state is None:
             raise RuntimeError("call reset() before step()")
-        act = validate_action(action)
-        pos, quat, width = apply_action(self.robot.limits, self._state, act)
+        act = validate_action(action, self.action_mode.dim)
+        limits = self.robot.limits
+        pose_action = self.action_mode.to_pose(act, self._state.ee_quat, limits)
+        pos, quat, width = apply_action(limits, self._state, pose_action)
         stop: str | None = None
         try:
             self.robot.command(CartesianTarget(pos, quat))

@@ -23,7 +23,8 @@ from gymnasium import spaces
 from robolearn.envs.robot_env import observation_space, state_vector, validate_action
 from robolearn.robot.limits import load_limits
 from robolearn.sim.tasks import TASKS
-from robolearn.sim.tasks.base import ACTION_DIM, apply_action
+from robolearn.sim.tasks.actions import ActionMode, make_action_mode
+from robolearn.sim.tasks.base import apply_action
 
 
 class RosRobotEnv(gym.Env):
@@ -42,6 +43,7 @@ class RosRobotEnv(gym.Env):
         terminate_on_success: bool = True,
         limits_file: str | None = None,
         connect_timeout: float = 30.0,
+        action_mode: str = "pose",
     ) -> None:
         from robolearn.ros import require_rclpy
 
@@ -61,7 +63,8 @@ class RosRobotEnv(gym.Env):
         self.max_episode_steps = int(round(self.task.episode_seconds * self.control_hz))
         self.connect_timeout = connect_timeout
         self.observation_space = observation_space(self.task, (), (0, 0))
-        self.action_space = spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+        self.action_mode: ActionMode = make_action_mode(action_mode)
+        self.action_space = spaces.Box(-1.0, 1.0, (self.action_mode.dim,), np.float32)
 
         self._context = rclpy.Context()
         rclpy.init(context=self._context)
@@ -114,9 +117,10 @@ class RosRobotEnv(gym.Env):
         return self._observe()[0], {}
 
     def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        act = validate_action(action)
+        act = validate_action(action, self.action_mode.dim)
         state = self.client.state()
-        position, quat, width = apply_action(self.limits, state, act)
+        pose_action = self.action_mode.to_pose(act, state.ee_quat, self.limits)
+        position, quat, width = apply_action(self.limits, state, pose_action)
         self.client.send_target(position, quat)
         self.client.send_gripper(width)
         self._next_tick += 1.0 / self.control_hz

@@ -19,7 +19,6 @@ executed replaces the policy's in the stored transition and the row is flagged `
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import math
 from collections.abc import Mapping
@@ -34,32 +33,6 @@ from robolearn.learn.networks import flatten_obs
 from robolearn.learn.rlpd import RLPDAgent, RLPDConfig
 
 log = logging.getLogger(__name__)
-
-
-def env_spec(task: str, env: str = "") -> str:
-    """``env`` if given, else the twin env id of ``task`` (``reach`` -> robolearn/PandaReach-v0)."""
-    if env:
-        return env
-    from robolearn.envs import ENV_IDS
-
-    if task not in ENV_IDS:
-        raise ValueError(f"unknown task {task!r}; known: {sorted(ENV_IDS)} (or give an env id)")
-    return ENV_IDS[task]
-
-
-def parse_env_kwargs(text: str) -> dict[str, Any]:
-    """Env keyword arguments from a JSON object string (``""`` is none)."""
-    if not text.strip():
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"env_kwargs is not JSON ({err}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise ValueError(
-            f"env_kwargs must be a JSON object like '{{\"horizon\": 50}}', got {text!r}"
-        )
-    return value
 
 
 def make_env(spec: str, kwargs: Mapping[str, Any] | None = None) -> gym.Env:
@@ -131,7 +104,8 @@ class Actor:
     """Steps ``env`` with the latest weights; collects transitions into `TransitionBatch`es.
 
     ``seed`` seeds the env resets, the random warm-up actions and the policy's sampling noise
-    (give each actor its own, or they explore identically).
+    (give each actor its own, or they explore identically). ``device``: where the policy runs
+    (one observation at a time: the CPU unless the policy has image encoders and a GPU is near).
     """
 
     def __init__(
@@ -143,6 +117,7 @@ class Actor:
         random_steps: int = 0,
         seed: int = 0,
         deterministic: bool = False,
+        device: str = "cpu",
     ) -> None:
         if not actor_id:
             raise ValueError("actor_id must be a non-empty string")
@@ -158,6 +133,7 @@ class Actor:
         self.random_steps = int(random_steps)
         self.seed = int(seed)
         self.deterministic = deterministic
+        self.device = device
         self.agent: RLPDAgent | None = None
         self.weights_version = -1  # -1: no weights yet
         self.run_id = ""
@@ -179,7 +155,9 @@ class Actor:
         different run) builds the policy from the learner's config it carries."""
         if self.agent is None or snapshot.run_id != self.run_id:
             config = RLPDConfig.from_dict(snapshot.config)
-            self.agent = RLPDAgent(self.env.observation_space, self.env.action_space, config)
+            self.agent = RLPDAgent(
+                self.env.observation_space, self.env.action_space, config, device=self.device
+            )
             # Each actor draws its own exploration noise.
             self.agent.generator.manual_seed(self.seed + 7919)
         try:

@@ -67,7 +67,10 @@ class RandomShift(ImageAugmentation):
 
     def shifts(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``(n, 2)`` integer offsets ``(dy, dx)`` in ``[-pad, pad]``, as `__call__` draws them."""
-        return torch.randint(0, 2 * self.pad + 1, (n, 2), generator=generator) - self.pad
+        device = generator.device if generator is not None else None
+        return torch.randint(0, 2 * self.pad + 1, (n, 2), generator=generator, device=device) - (
+            self.pad
+        )
 
     def __call__(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         if images.dim() < 3:
@@ -79,7 +82,8 @@ class RandomShift(ImageAugmentation):
         *lead, h, w, c = images.shape
         batch = images.reshape(-1, h, w, c)
         n = batch.shape[0]
-        return shift_images(batch, self.shifts(n, generator)).reshape(*lead, h, w, c)
+        shifts = self.shifts(n, generator).to(batch.device)
+        return shift_images(batch, shifts).reshape(*lead, h, w, c)
 
     def __repr__(self) -> str:
         return f"RandomShift(pad={self.pad})"
@@ -89,8 +93,8 @@ def shift_images(images: Tensor, shifts: Tensor) -> Tensor:
     """Move image ``i`` of ``(N, H, W, C)`` by ``shifts[i] = (dy, dx)`` pixels, repeating the
     border: ``out[i, y, x] = images[i, clamp(y + dy), clamp(x + dx)]``. Batched, exact."""
     n, h, w, c = images.shape
-    rows = (torch.arange(h) + shifts[:, :1]).clamp_(0, h - 1)  # (N, H)
-    cols = (torch.arange(w) + shifts[:, 1:]).clamp_(0, w - 1)  # (N, W)
+    rows = (torch.arange(h, device=images.device) + shifts[:, :1]).clamp_(0, h - 1)  # (N, H)
+    cols = (torch.arange(w, device=images.device) + shifts[:, 1:]).clamp_(0, w - 1)  # (N, W)
     out = torch.gather(images, 1, rows[:, :, None, None].expand(n, h, w, c))
     return torch.gather(out, 2, cols[:, None, :, None].expand(n, h, w, c))
 

@@ -6,20 +6,32 @@ algorithm is a `_add_<name>(sub)` function that registers its arguments and sets
 writing both and listing the adder in `SUBCOMMANDS`.
 
 - `robolearn train serl --task pick_cube --demos datasets/sample_pick_cube`: RLPD (SERL's
-  learner) in-process on the twin, state-based. Writes into ``--out``: ``checkpoints/``
-  (resumable with ``--resume``), TensorBoard events, ``learning_curve.png``,
-  ``policy.safetensors`` (the final agent) and ``summary.json``, which is also printed.
+  learner) in-process on a twin task or any gymnasium env (``--env ID``), configured by one
+  `robolearn.learn.config.TrainConfig` (``--config``, ``--set``, ``--print-config``). Writes into
+  ``--out``: ``config.yaml``, ``checkpoints/`` (resumable with ``--resume``), TensorBoard
+  events, ``learning_curve.png``, ``policy.safetensors`` (the final agent) and ``summary.json``,
+  which is also printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from robolearn.config import ConfigError, from_arguments, to_yaml
+from robolearn.config import add_arguments as add_config_arguments
+from robolearn.config import diff as config_diff
+from robolearn.config import save as save_config
+
+if TYPE_CHECKING:  # torch and the envs load when a command runs, not when the parser is built
+    from robolearn.learn.config import TrainConfig
+    from robolearn.learn.rlpd import RLPDConfig
 
 log = logging.getLogger(__name__)
 
@@ -35,29 +47,32 @@ class TrainCommandError(RuntimeError):
 def _add_serl(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serl",
-        help="RLPD from demos on the twin, in-process (SERL's learner; state-based)",
+        help="RLPD from demos, in-process (SERL's learner), on a twin task or any gymnasium env",
         description=(
-            "Train RLPD (SAC with a critic ensemble, 50/50 demo/online batches) on a twin task. "
-            "Outputs go to --out: checkpoints/, TensorBoard events, learning_curve.png, "
-            "policy.safetensors, summary.json."
+            "Train RLPD (SAC with a critic ensemble, 50/50 demo/online batches) on a twin task or "
+            "a gymnasium env. Settings are one config tree (robolearn.learn.config.TrainConfig): "
+            "--preset, then --config FILE.yaml, then the shortcut flags, then --set KEY=VALUE. "
+            "Outputs go to --out: config.yaml, checkpoints/, TensorBoard events, "
+            "learning_curve.png, policy.safetensors, summary.json."
         ),
     )
     # No import of robolearn.envs here (MuJoCo): building the parser stays cheap.
-    p.add_argument("--task", default="pick_cube", help="a twin task: reach, pick_cube, ...")
+    p.add_argument("--preset", default="default", help="agent preset: default, rlpd, serl")
+    add_config_arguments(p, example="agent.utd_ratio=4")
+    p.add_argument("--task", default=None, help="= env.task: reach, pick_cube, peg_insert")
+    p.add_argument("--env", default=None, help="= env.id: any gymnasium id or module:callable")
+    p.add_argument("--env-kwargs", default=None, help="= env.kwargs, as a JSON object")
     p.add_argument(
         "--demos",
         default=None,
-        help="an episode store (zarr, robolearn.data) or expert:N to roll out N scripted "
-        "demos; omit to learn without demos",
+        help="= loop.demos: an episode store (zarr, robolearn.data) or expert:N to roll out N "
+        "scripted demos",
     )
-    p.add_argument("--steps", type=int, default=30_000, help="environment steps in total")
-    p.add_argument("--utd", type=int, default=2, help="critic updates per environment step")
-    p.add_argument("--reward", choices=["sparse", "dense"], default="sparse")
+    p.add_argument("--steps", type=int, default=None, help="= loop.env_steps")
+    p.add_argument("--seed", type=int, default=None, help="= seed")
+    p.add_argument("--device", default=None, help="= device: auto, cpu, cuda")
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/serl_TASK)")
     p.add_argument("--resume", action="store_true", help="continue from --out's checkpoints")
-    p.add_argument(
-        "--checkpoint-every", type=int, default=2_000, help="env steps between checkpoints"
-    )
     p.add_argument(
         "--intervene",
         choices=["scripted"],
@@ -76,22 +91,12 @@ def _add_serl(sub: argparse._SubParsersAction) -> None:
         help="stop intervening after this many episodes (default: never)",
     )
     p.add_argument(
-        "--cameras",
-        nargs="*",
-        default=[],
-        choices=["front", "wrist"],
-        help="learn from these cameras too (conv encoder + DrQ); default: state only",
-    )
-    p.add_argument(
-        "--image-size", type=int, nargs=2, default=[128, 128], metavar=("H", "W"), help="pixels"
-    )
-    p.add_argument(
         "--pretrained-encoder",
         type=Path,
         default=None,
-        help="safetensors conv trunks to start from: a file from export_trunks, or a reward "
-        "classifier / RLPD checkpoint of the same architecture with --pretrained-prefix "
-        "encoder.trunks.",
+        help="safetensors conv trunks to start from (with env.cameras): a file from "
+        "export_trunks, or a reward classifier / RLPD checkpoint of the same architecture with "
+        "--pretrained-prefix encoder.trunks.",
     )
     p.add_argument("--pretrained-prefix", default="", help="name prefix of the trunk tensors")
     p.add_argument(
@@ -104,24 +109,6 @@ def _add_serl(sub: argparse._SubParsersAction) -> None:
         help="train on this success classifier's reward (robolearn train classifier) instead of "
         "the twin's; evaluation still reports the twin's success",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--learning-starts", type=int, default=500)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--hidden", default="256,256", help="MLP widths, comma separated")
-    p.add_argument("--critics", type=int, default=10, help="critic ensemble size")
-    p.add_argument("--discount", type=float, default=0.97)
-    p.add_argument(
-        "--init-temperature", type=float, default=1e-2, help="SAC's initial alpha (SERL: 1e-2)"
-    )
-    p.add_argument(
-        "--terminate-on-success",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="end an episode at success (--no-terminate-on-success: hold it until the end)",
-    )
-    p.add_argument("--eval-every", type=int, default=2_500, help="0: only at start and end")
-    p.add_argument("--eval-episodes", type=int, default=20)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -131,9 +118,49 @@ def _add_serl(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_serl)
 
 
+CONFIG_FILE = "config.yaml"
+# Keys a resumed run may change: where it runs and how long, not what it learns.
+RESUMABLE_KEYS = ("device", "threads", "loop.env_steps", "loop.eval_every", "loop.eval_episodes")
+
+
+def serl_config(args: argparse.Namespace) -> TrainConfig:
+    """The effective `TrainConfig` of a `train serl` command line (preset, file, flags, --set)."""
+    from robolearn.learn.config import train_config
+
+    try:
+        shortcuts = {
+            "env.task": args.task,
+            "env.id": args.env,
+            "env.kwargs": _json_object(args.env_kwargs, "--env-kwargs"),
+            "loop.demos": args.demos,
+            "loop.env_steps": args.steps,
+            "seed": args.seed,
+            "device": args.device,
+        }
+        return from_arguments(train_config(args.preset), args, shortcuts)
+    except (ConfigError, OSError) as err:
+        raise TrainCommandError(str(err)) from None
+
+
+def _json_object(text: str | None, flag: str) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{flag} is not JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{flag} must be a JSON object, e.g. '{{\"size\": 3}}'")
+    return value
+
+
 def cmd_serl(args: argparse.Namespace) -> int:
     try:
-        summary = run_serl(args)
+        config = serl_config(args)
+        if args.print_config:
+            print(to_yaml(config), end="")
+            return 0
+        summary = run_serl(args, config)
     except TrainCommandError as err:
         print(f"robolearn train serl: {err}", file=sys.stderr)
         return 2
@@ -141,33 +168,16 @@ def cmd_serl(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_serl(args: argparse.Namespace) -> dict[str, Any]:
-    """`robolearn train serl`: build the twin env, the demos and the config; run `train_rlpd`."""
-    import gymnasium as gym
+def run_serl(args: argparse.Namespace, config: TrainConfig) -> dict[str, Any]:
+    """`robolearn train serl`: build the env, the demos and the agent; run `train_rlpd`."""
     import torch
 
-    from robolearn.envs import ENV_IDS
     from robolearn.learn.learner import Learner
-    from robolearn.learn.rlpd import RLPDConfig
     from robolearn.learn.train import train_rlpd
 
-    if args.steps < 1:
-        raise TrainCommandError(f"--steps must be at least 1, got {args.steps}")
-    if args.utd < 1:
-        raise TrainCommandError(f"--utd must be at least 1, got {args.utd}")
-    if not args.init_temperature > 0:
-        raise TrainCommandError(f"--init-temperature must be positive, got {args.init_temperature}")
-    try:
-        hidden = tuple(int(h) for h in str(args.hidden).split(","))
-    except ValueError:
-        raise TrainCommandError(
-            f"--hidden must be comma-separated ints, got {args.hidden!r}"
-        ) from None
-    if args.task not in ENV_IDS:
-        raise TrainCommandError(f"unknown --task {args.task!r}; known: {', '.join(ENV_IDS)}")
-    torch.set_num_threads(max(1, args.threads))
-    env_id = ENV_IDS[args.task]
-    out = args.out or Path("runs") / f"serl_{args.task}"
+    torch.set_num_threads(config.threads)
+    name = config.env.task if not config.env.id else config.env.id.replace("/", "_")
+    out = args.out or Path("runs") / f"serl_{name}"
     checkpoints = out / "checkpoints"
     has_checkpoint = Learner.latest(checkpoints) is not None
     if has_checkpoint and not args.resume:
@@ -178,20 +188,20 @@ def run_serl(args: argparse.Namespace) -> dict[str, Any]:
     resuming = args.resume and has_checkpoint
     if args.resume and not has_checkpoint:
         print(f"no checkpoint in {checkpoints} yet: starting a new run", file=sys.stderr)
-
-    import robolearn.envs  # noqa: F401 - registers the ids
-
-    env_kwargs: dict[str, Any] = {
-        "reward_type": args.reward,
-        "terminate_on_success": args.terminate_on_success,
-    }
-    if args.cameras:
-        env_kwargs.update(cameras=tuple(args.cameras), image_size=tuple(args.image_size))
-    env = gym.make(env_id, **env_kwargs)
-    eval_env = gym.make(env_id, **env_kwargs)
+    if resuming:
+        _check_resumable(out / CONFIG_FILE, config)
+    if args.pretrained_encoder is not None and not config.env.cameras:
+        raise TrainCommandError(
+            "--pretrained-encoder needs env.cameras (--set env.cameras=[wrist])"
+        )
+    try:
+        env = config.env.make()
+        eval_env = config.env.make()
+    except (ConfigError, ValueError, KeyError, ImportError, gym_error()) as err:
+        raise TrainCommandError(f"env {config.env.name}: {err}") from None
     try:
         # On resume the demo buffer (with any interventions) comes from the checkpoint.
-        demos = None if resuming else _demos(args, env)
+        demos = None if resuming else _demos(config, env)
         if args.reward_classifier is not None:
             # After the scripted demos: they keep the twin's reward and end at its success.
             from robolearn.learn.reward_classifier import ClassifierReward
@@ -201,48 +211,40 @@ def run_serl(args: argparse.Namespace) -> dict[str, Any]:
             except (KeyError, ValueError, OSError) as err:
                 raise TrainCommandError(f"--reward-classifier: {err}") from None
         if args.intervene == "scripted":
-            env = _with_operator(env, args)
-        config = RLPDConfig(
-            hidden_dims=hidden,
-            batch_size=args.batch_size,
-            utd_ratio=args.utd,
-            num_critics=args.critics,
-            discount=args.discount,
-            init_temperature=args.init_temperature,
-            **_encoder(args),
-            seed=args.seed,
-        )
+            env = _with_operator(env, args, config)
+        agent = _agent_config(config, args)
         out.mkdir(parents=True, exist_ok=True)
         if not resuming:
-            run = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-            run.pop("func", None)
-            (out / "run.json").write_text(json.dumps(run, indent=2))
+            save_config(config, out / CONFIG_FILE)
         progress = args.progress if args.progress is not None else sys.stderr.isatty()
+        loop = config.loop
         result = train_rlpd(
             env,
             demos=demos,
-            total_steps=args.steps,
-            config=config,
+            total_steps=loop.env_steps,
+            config=agent,
             eval_env=eval_env,
-            eval_every=args.eval_every,
-            eval_episodes=args.eval_episodes,
-            learning_starts=args.learning_starts,
-            seed=args.seed,
+            eval_every=loop.eval_every,
+            eval_episodes=loop.eval_episodes,
+            learning_starts=loop.learning_starts,
+            buffer_capacity=loop.buffer_capacity,
+            seed=config.seed,
             checkpoint=out / "policy.safetensors",
             checkpoint_dir=checkpoints,
-            checkpoint_every=args.checkpoint_every,
+            checkpoint_every=loop.checkpoint_every,
             resume=args.resume,
             log_dir=out,
             progress=progress,
+            device=config.device,
         )
     finally:
         env.close()
         eval_env.close()
     learner = result.learner
     summary = {
-        "task": args.task,
-        "env_id": env_id,
-        "reward": args.reward,
+        "task": config.env.task if not config.env.id else None,
+        "env_id": config.env.name,
+        "reward": config.env.reward if not config.env.id else None,
         "env_steps": result.env_steps,
         "updates": result.updates,
         "utd_ratio": result.agent.config.utd_ratio,
@@ -259,7 +261,9 @@ def run_serl(args: argparse.Namespace) -> dict[str, Any]:
         "demo_transitions": len(learner.demos) if learner and learner.demos else 0,
         "resumed_from": result.resumed_from,
         "wall_seconds": round(result.wall_seconds, 1),
+        "device": str(result.agent.device),
         "out": str(out),
+        "config": str(out / CONFIG_FILE),
         "checkpoint": str(result.last_checkpoint) if result.last_checkpoint else None,
         "policy": str(result.checkpoint),
         "learning_curve": str(result.learning_curve) if result.learning_curve else None,
@@ -268,30 +272,48 @@ def run_serl(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-def _encoder(args: argparse.Namespace) -> dict[str, Any]:
-    """State only: the normalised flat encoder; with cameras: conv trunks + the state."""
-    if not args.cameras:
-        if args.pretrained_encoder is not None:
-            raise TrainCommandError("--pretrained-encoder needs --cameras")
-        return {"encoder": "flatten", "encoder_options": {"normalize": True}}
-    options: dict[str, Any] = {"normalize_state": True}
+def gym_error() -> type[Exception]:
+    import gymnasium as gym
+
+    return gym.error.Error
+
+
+def _check_resumable(path: Path, config: TrainConfig) -> None:
+    """Refuse to resume a run whose saved config differs in what it learns."""
+    import yaml
+
+    if not path.is_file():
+        return  # a run from before configs were saved: its checkpoint still checks the agent
+    saved = yaml.safe_load(path.read_text()) or {}
+    changed = config_diff(saved, config, ignore=RESUMABLE_KEYS)
+    if changed:
+        raise TrainCommandError(
+            f"{path.parent} was started with another config; --resume continues only the same "
+            f"run (changed: {'; '.join(changed)}). Use another --out for a new run."
+        )
+
+
+def _agent_config(config: TrainConfig, args: argparse.Namespace) -> RLPDConfig:
+    agent = config.effective_agent()
     if args.pretrained_encoder is not None:
         if not args.pretrained_encoder.is_file():
             raise TrainCommandError(f"--pretrained-encoder {args.pretrained_encoder}: no such file")
+        options = dict(agent.encoder_options)
         options.update(
             pretrained=str(args.pretrained_encoder),
             pretrained_prefix=args.pretrained_prefix,
             freeze_pretrained=args.freeze_pretrained,
         )
-    return {"encoder": "conv", "encoder_options": options}
+        agent = dataclasses.replace(agent, encoder_options=options)
+    return agent
 
 
-def _demos(args: argparse.Namespace, env: Any) -> Any:
+def _demos(config: TrainConfig, env: Any) -> Any:
     """The prior data: an episode store, ``expert:N`` scripted rollouts, or None."""
     from robolearn.learn.train import collect_expert_demos
 
-    spec = args.demos
-    if spec is None:
+    spec = config.loop.demos
+    if not spec:
         return None
     if spec.startswith(EXPERT_PREFIX):
         try:
@@ -300,13 +322,18 @@ def _demos(args: argparse.Namespace, env: Any) -> Any:
             raise TrainCommandError(f"--demos expert:N needs an integer N, got {spec!r}") from None
         if n < 1:
             raise TrainCommandError(f"--demos expert:N needs N >= 1, got {n}")
-        buffer = collect_expert_demos(env, n, seed=DEMO_SEED_OFFSET + args.seed)
+        try:
+            expert = config.env.expert_policy()
+            seed = DEMO_SEED_OFFSET + config.seed
+            buffer = collect_expert_demos(env, n, expert=expert, seed=seed)
+        except (ConfigError, TypeError, ImportError) as err:
+            raise TrainCommandError(f"--demos {spec}: {err}") from None
         print(f"collected {len(buffer)} transitions from {n} scripted episodes", file=sys.stderr)
         return buffer
-    return _dataset(Path(spec), args)
+    return _dataset(Path(spec), config)
 
 
-def _dataset(path: Path, args: argparse.Namespace) -> Path:
+def _dataset(path: Path, config: TrainConfig) -> Path:
     """Check an episode store is usable for this run; returns its path (train_rlpd loads it)."""
     from robolearn.data.store import EpisodeStore, StoreError
     from robolearn.paths import asset_dir
@@ -325,33 +352,34 @@ def _dataset(path: Path, args: argparse.Namespace) -> Path:
         tasks = {store.episode_meta(i).task for i in range(store.n_episodes)}
     finally:
         store.close()
-    if tasks != {args.task}:
+    if not config.env.id and tasks != {config.env.task}:
         raise TrainCommandError(
-            f"--demos {path} holds episodes of task(s) {sorted(tasks)}, not {args.task!r}"
+            f"--demos {path} holds episodes of task(s) {sorted(tasks)}, not {config.env.task!r}"
         )
-    if args.reward != "sparse":
+    if not config.env.id and config.env.reward != "sparse":
         raise TrainCommandError(
-            f"--demos {path}: episode stores keep the sparse reward; use --reward sparse, or "
+            f"--demos {path}: episode stores keep the sparse reward; use env.reward=sparse, or "
             "--demos expert:N to roll out demos with the dense reward"
         )
     return path
 
 
-def _with_operator(env: Any, args: argparse.Namespace) -> Any:
+def _with_operator(env: Any, args: argparse.Namespace, config: TrainConfig) -> Any:
     """The training env under a simulated operator: the task's scripted expert, on a schedule."""
     from robolearn.learn.simulated_operator import SimulatedOperator, SimulatedOperatorConfig
     from robolearn.teleop.intervention import InterventionWrapper
     from robolearn.teleop.scripted import ScriptedConfig, ScriptedTeleop
 
     expert = ScriptedTeleop(
-        ScriptedConfig(task=args.task, seed=args.seed), expert=env.unwrapped.task.make_expert()
+        ScriptedConfig(task=config.env.task, seed=config.seed),
+        expert=env.unwrapped.task.make_expert(),
     )
     try:
         config = SimulatedOperatorConfig(
             patience=args.intervene_patience,
             takeover_steps=args.intervene_steps,
             max_episodes=args.intervene_episodes,
-            seed=args.seed,
+            seed=config.seed,
         )
     except ValueError as err:
         raise TrainCommandError(f"--intervene: {err}") from None

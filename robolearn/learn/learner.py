@@ -205,8 +205,16 @@ class Learner:
         demos = self.demos if n_demo > 0 else None  # demo_fraction 0: plain online batches
         metrics: dict[str, float] = {}
         for _ in range(new_env_steps):
-            online = self.online.sample(g * n_online, self.rng)
-            demo = demos.sample(g * n_demo, self.rng) if demos is not None else None
+            if cfg.n_step > 1:
+                online = self.online.sample_nstep(g * n_online, self.rng, cfg.n_step, cfg.discount)
+                demo = (
+                    demos.sample_nstep(g * n_demo, self.rng, cfg.n_step, cfg.discount)
+                    if demos is not None
+                    else None
+                )
+            else:
+                online = self.online.sample(g * n_online, self.rng)
+                demo = demos.sample(g * n_demo, self.rng) if demos is not None else None
             metrics = agent.update(online, demo)
             self.updates += g
         metrics["temperature"] = agent.temperature
@@ -321,13 +329,18 @@ class Learner:
         agent: RLPDAgent | None = None,
         observation_space: gym.Space | None = None,
         action_space: gym.spaces.Box | None = None,
+        expected_config: RLPDConfig | None = None,
+        device: str = "auto",
     ) -> Learner:
         """Restore the checkpoint at ``directory`` (a checkpoint root: its ``latest``; or one
         checkpoint's directory) exactly: agent, buffers, counters, sampling RNG.
 
         The agent is ``agent`` (its state replaced) or a new one built from the stored config
         on ``observation_space`` / ``action_space`` (default: the online buffer's, rebuilt from
-        the stored arrays; pass the env's spaces when the encoder depends on their bounds)."""
+        the stored arrays; pass the env's spaces when the encoder depends on their bounds), on
+        ``device``. A checkpoint whose observations or actions do not fit the given spaces, or
+        whose agent config differs from ``expected_config``, raises `CheckpointError` naming
+        what differs (instead of a tensor-size error half way through loading)."""
         path = cls.latest(directory)
         if path is None:
             raise CheckpointError(
@@ -340,7 +353,17 @@ class Learner:
                 f"{path}: not a {FORMAT} v{FORMAT_VERSION} checkpoint "
                 f"(format {state.get('format')!r} v{state.get('format_version')!r})"
             )
+        if expected_config is not None:
+            from robolearn.config import diff
+
+            changed = diff(state["agent_config"], expected_config, ignore=("seed",))
+            if changed:
+                raise CheckpointError(
+                    f"{path} was trained with another agent config ({'; '.join(changed)}); "
+                    "start a new run (another checkpoint folder) or use the saved settings"
+                )
         online = ReplayBuffer.load(path / ONLINE_FILE)
+        _check_spaces(path, online, observation_space, action_space)
         demos = ReplayBuffer.load(path / DEMOS_FILE) if (path / DEMOS_FILE).is_file() else None
         if agent is None:
             config = RLPDConfig.from_dict(state["agent_config"])
@@ -348,6 +371,7 @@ class Learner:
                 observation_space or online.observation_space,
                 action_space or online.action_space,
                 config,
+                device=device,
             )
         agent.load(path / AGENT_FILE)
         if observation_space is not None:
@@ -387,6 +411,33 @@ def _stats_sample(
         for key in keys
         if all(key in p.obs for p in parts)
     }
+
+
+def _check_spaces(
+    path: Path,
+    online: ReplayBuffer,
+    observation_space: gym.Space | None,
+    action_space: gym.spaces.Box | None,
+) -> None:
+    """The checkpoint's stored observation keys/shapes and action shape fit the env's."""
+    from robolearn.learn.networks import flatten_space
+
+    if observation_space is not None:
+        want = {k: tuple(s.shape) for k, s in flatten_space(observation_space).items()}
+        have = {k: shape for k, (shape, _) in online.obs_specs.items()}
+        wrong = {k: (have.get(k), want.get(k)) for k in set(want) | set(have)}
+        wrong = {k: v for k, v in wrong.items() if v[0] != v[1] and k in have}
+        if wrong:
+            detail = ", ".join(f"{k or 'obs'} {a} vs the env's {b}" for k, (a, b) in wrong.items())
+            raise CheckpointError(
+                f"{path} holds observations of another env ({detail}): a checkpoint of another "
+                "task or env; start a new run in another checkpoint folder"
+            )
+    if action_space is not None and tuple(online.action_space.shape) != tuple(action_space.shape):
+        raise CheckpointError(
+            f"{path} holds actions of shape {tuple(online.action_space.shape)}, the env's are "
+            f"{tuple(action_space.shape)} (another task, env or action mode); start a new run"
+        )
 
 
 def _take(batch: Mapping[str, Any], rows: np.ndarray) -> Batch:

@@ -120,9 +120,10 @@ class FlattenEncoder(ObservationEncoder):
 
     Integer keys (uint8 camera images) are skipped; pass ``keys`` to choose the keys and their
     order. For a plain Box observation space the single key is ``""``. With ``normalize=True``
-    the features are standardised with a mean and standard deviation fitted once (`fit`, from
-    the demos and the first online data; stored in the state dict, so in checkpoints), floored
-    at ``min_std`` and clipped to ``+-clip``.
+    (the default: raw proprioception and object poses span very different scales, and a user's
+    first run should learn) the features are standardised with a mean and standard deviation
+    fitted once (`fit`, from the demos and the first online data; stored in the state dict, so
+    in checkpoints), floored at ``min_std`` and clipped to ``+-clip``.
     """
 
     def __init__(
@@ -130,7 +131,7 @@ class FlattenEncoder(ObservationEncoder):
         observation_space: gym.Space,
         *,
         keys: Sequence[str] | None = None,
-        normalize: bool = False,
+        normalize: bool = True,
         min_std: float = 1e-2,
         clip: float = 10.0,
     ) -> None:
@@ -330,7 +331,7 @@ class ConvEncoder(ObservationEncoder):
         feature_dim: int = 64,
         pooling: str = "flatten",
         shared: bool = False,
-        normalize_state: bool = False,
+        normalize_state: bool = True,
         pretrained: str | None = None,
         pretrained_prefix: str = "",
         freeze_pretrained: bool = False,
@@ -595,7 +596,7 @@ class TanhGaussianActor(nn.Module):
         if deterministic:
             return torch.tanh(mean), None
         log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
-        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
         u = mean + log_std.exp() * noise  # reparameterisation: a = tanh(mu + sigma * eps)
         action = torch.tanh(u)
         if not with_log_prob:

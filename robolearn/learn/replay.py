@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,61 @@ class ReplayBuffer:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         return self.batch(rng.integers(0, self.size, size=batch_size))
+
+    def sample_nstep(
+        self, batch_size: int, rng: np.random.Generator, n: int, gamma: float
+    ) -> Batch:
+        """`sample` with n-step returns (`nstep_batch`)."""
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        return self.nstep_batch(rng.integers(0, self.size, size=batch_size), n, gamma)
+
+    def nstep_batch(self, index: np.ndarray, n: int, gamma: float) -> Batch:
+        """Rows ``index`` with up to ``n``-step returns: ``reward`` is
+        ``sum_{k<m} gamma^k r_{t+k}``, ``next_obs``/``terminated`` those of step ``t+m-1`` and
+        ``discount`` is ``gamma^m``, where ``m <= n`` stops early at an episode end (terminated
+        or truncated), at the newest row, and where the next row does not continue the episode
+        (its ``obs`` is not this row's ``next_obs``: another actor's batch, a new episode).
+        ``n=1`` is `batch` plus ``discount = gamma``."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        index = np.asarray(index, dtype=np.int64)
+        out = self.batch(index)
+        scale = np.full(len(index), gamma, np.float64)
+        if n == 1:
+            out["discount"] = scale.astype(np.float32)
+            return out
+        reward = self.reward[index].astype(np.float64)
+        last = index.copy()
+        alive = ~(self.terminated[index] | self.truncated[index])
+        keys = [k for k, (_, dtype) in self.obs_specs.items() if np.issubdtype(dtype, np.floating)]
+        for _ in range(n - 1):
+            nxt = (last + 1) % self.capacity
+            newest = nxt == self.ptr if self.size == self.capacity else nxt >= self.size
+            ok = alive & ~newest
+            for key in keys:  # the next row continues this episode
+                rows = np.flatnonzero(ok)
+                if len(rows) == 0:
+                    break
+                same = np.all(
+                    (self.next_obs[key][last[rows]] == self.obs[key][nxt[rows]]).reshape(
+                        len(rows), -1
+                    ),
+                    axis=1,
+                )
+                ok[rows[~same]] = False
+            if not ok.any():
+                break
+            reward[ok] += scale[ok] * self.reward[nxt[ok]]
+            scale[ok] *= gamma
+            last[ok] = nxt[ok]
+            alive = ok & ~(self.terminated[nxt] | self.truncated[nxt])
+        out["next_obs"] = {k: v[last] for k, v in self.next_obs.items()}
+        out["reward"] = reward.astype(np.float32)
+        out["terminated"] = self.terminated[last]
+        out["truncated"] = self.truncated[last]
+        out["discount"] = scale.astype(np.float32)
+        return out
 
     def batch(self, index: np.ndarray) -> Batch:
         return {
@@ -256,9 +311,13 @@ def load_demos(
     observation_space: gym.Space,
     action_space: gym.spaces.Box,
     obs_keys: Sequence[str] | None = None,
+    action_map: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> ReplayBuffer:
     """All transitions of an episode store (`robolearn.data`) in a `ReplayBuffer`, in memory.
 
+    ``action_map`` turns the stored actions (rows) into the env's layout, e.g. an action
+    mode's ``from_pose`` for a policy that controls fewer axes than the recorded 7-D pose
+    actions.
     ``obs_keys`` (dotted, without ``obs.``) chooses the observation keys to read, by default the
     keys of ``observation_space``; keys the dataset lacks raise a KeyError naming both sides.
     The buffer's observation space keeps only those keys.
@@ -285,6 +344,8 @@ def load_demos(
         "next_obs": {k[strip:]: v for k, v in batch["next_obs"].items()},
         **{k: batch[k] for k in ("action", *_SCALARS)},
     }
+    if action_map is not None:
+        flat["action"] = np.asarray(action_map(flat["action"]), dtype=np.float32)
     for key in keys:
         want, got = leaves[key].shape, flat["obs"][key].shape[1:]
         if tuple(want) != tuple(got):

@@ -36,7 +36,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,7 +45,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from robolearn.config import option
 from robolearn.learn.augment import AUGMENTATIONS, make_augmentation
+from robolearn.learn.device import resolve_device
 from robolearn.learn.networks import (
     CriticEnsemble,
     ObservationEncoder,
@@ -60,39 +62,72 @@ log = logging.getLogger(__name__)
 
 @dataclass(kw_only=True)
 class RLPDConfig:
-    """Hyperparameters of `RLPDAgent`. Defaults: RLPD's (Ball et al. 2023, appendix), except
-    where SERL's differ and SERL is our target setting (noted per field)."""
+    """Hyperparameters of `RLPDAgent`: the one set of training defaults (`robolearn train
+    serl`, the learner node, `pearl train` and the demo read these).
+
+    RLPD's losses, networks and symmetric sampling (Ball et al. 2023), tuned for sample
+    efficiency per CPU second (BENCHMARKS.md, "Sample efficiency"); where the defaults leave the
+    paper: 2 critics at UTD 4 instead of 10 at UTD 20 (about a ninth of the compute per env
+    step), 3-step returns (a sparse reward reaches the start of a 40-step demo in a third of
+    the backups), discount 0.97 (SERL's range), and a Q-filtered BC term on the demo rows of
+    the actor loss (the policy starts where the demos are and leaves them where the critics
+    say it does better). `robolearn.learn.config.AGENT_PRESETS["rlpd"]` is the paper's setting,
+    ``["serl"]`` SERL's."""
 
     # networks
-    hidden_dims: tuple[int, ...] = (256, 256)
-    num_critics: int = 10  # E, RLPD and SERL
-    critic_subsample: int = 2  # target = min over this many random critics (RLPD "num_min_qs")
-    critic_layer_norm: bool = True  # RLPD's key stabiliser for high UTD
-    encoder: str = "flatten"  # a name in robolearn.learn.networks.ENCODERS
-    encoder_options: dict[str, Any] = field(default_factory=dict)
-    # DrQ random shift of the encoder's camera images in every update (robolearn.learn.augment:
-    # "drq" or "none"); state-only encoders have no images, so nothing happens there.
-    image_augmentation: str = "drq"
+    hidden_dims: tuple[int, ...] = option((256, 256), "Hidden layer sizes of actor and critics.")
+    num_critics: int = option(2, "Critic ensemble size E (RLPD, SERL: 10).")
+    critic_subsample: int = option(
+        2, "The target is the min over this many random critics (RLPD's num_min_qs)."
+    )
+    critic_layer_norm: bool = option(True, "LayerNorm in the critics (RLPD's high-UTD fix).")
+    encoder: str = option("flatten", "Observation encoder (robolearn.learn.networks.ENCODERS).")
+    encoder_options: dict[str, Any] = option(
+        {}, "The encoder's keyword options (e.g. normalize, keys; channels for conv)."
+    )
+    image_augmentation: str = option(
+        "drq", "Camera-image augmentation per update (drq random shift, none)."
+    )
     # optimisation
-    batch_size: int = 256  # per gradient step, demo + online
-    demo_fraction: float = 0.5  # RLPD's symmetric sampling; used by the training loop
-    utd_ratio: int = 20  # G: critic steps per environment step (RLPD)
-    critic_actor_ratio: int | None = None  # critic steps per actor step; None: = utd_ratio (RLPD)
-    actor_lr: float = 3e-4
-    critic_lr: float = 3e-4
-    temperature_lr: float = 3e-4
-    discount: float = 0.99  # gamma (RLPD; SERL uses 0.96-0.99)
-    tau: float = 0.005  # target network averaging
-    init_temperature: float = 1e-2  # SERL (RLPD uses 1.0)
-    target_entropy: float | None = None  # None: -|A|/2 (RLPD)
-    backup_entropy: bool = True  # the -alpha log pi term in the critic target (SAC, RLPD)
-    actor_q: Literal["mean", "min"] = "mean"  # ensemble reduction in J_pi: RLPD mean, SAC min
-    max_grad_norm: float | None = 10.0  # global-norm clipping per network; None: off
-    seed: int = 0
+    batch_size: int = option(256, "Rows per gradient step (demo + online).")
+    demo_fraction: float = option(0.5, "Share of demo rows per batch (RLPD: 0.5).")
+    utd_ratio: int = option(4, "G: critic steps per environment step (RLPD: 20).")
+    critic_actor_ratio: int | None = option(
+        None, "Critic steps per actor step; None: utd_ratio (one actor step per env step)."
+    )
+    actor_lr: float = option(3e-4, "Adam learning rate of the actor.")
+    critic_lr: float = option(3e-4, "Adam learning rate of the critics (and encoder).")
+    temperature_lr: float = option(3e-4, "Adam learning rate of the SAC temperature.")
+    discount: float = option(0.97, "Discount gamma (RLPD 0.99; SERL 0.96-0.99).")
+    n_step: int = option(
+        3, "n-step returns in the critic target (stops at episode ends); 1: RLPD's one step."
+    )
+    tau: float = option(0.005, "Polyak rate of the target critics.")
+    init_temperature: float = option(1e-2, "Initial SAC temperature (SERL 1e-2; RLPD 1.0).")
+    target_entropy: float | None = option(None, "Target entropy; None: -|A|/2 (RLPD).")
+    backup_entropy: bool = option(True, "The -alpha log pi term in the critic target.")
+    actor_q: Literal["mean", "min"] = option(
+        "mean", "Ensemble reduction in the actor loss: mean (RLPD) or min (SAC)."
+    )
+    actor_critics: int | None = option(
+        None, "Critics the actor loss reads: None all E (RLPD); k a random k per actor step."
+    )
+    bc_weight: float = option(
+        1.0,
+        "Demo-weighted actor regularisation: + bc_weight * ||tanh(mu(s)) - a||^2 on the "
+        "batch's demo rows (TD3+BC, Fujimoto & Gu 2021); 0: off (RLPD).",
+    )
+    bc_filter: bool = option(
+        True,
+        "Q-filter the BC term (Nair et al. 2018): clone a demo action only where the critics "
+        "value it above the policy's own action.",
+    )
+    max_grad_norm: float | None = option(10.0, "Global-norm gradient clipping; None: off.")
+    seed: int = option(0, "Seed of the networks' initialisation and the agent's noise.")
 
     def __post_init__(self) -> None:
         self.hidden_dims = tuple(int(h) for h in self.hidden_dims)
-        positive = ("num_critics", "critic_subsample", "batch_size", "utd_ratio")
+        positive = ("num_critics", "critic_subsample", "batch_size", "utd_ratio", "n_step")
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"RLPDConfig.{name} must be at least 1, got {getattr(self, name)}")
@@ -115,6 +150,13 @@ class RLPDConfig:
             raise ValueError(f"init_temperature must be positive, got {self.init_temperature}")
         if self.actor_q not in ("mean", "min"):
             raise ValueError(f"actor_q must be 'mean' or 'min', got {self.actor_q!r}")
+        if self.actor_critics is not None and not 1 <= self.actor_critics <= self.num_critics:
+            raise ValueError(
+                f"actor_critics must be in 1..num_critics ({self.num_critics}) or None, got "
+                f"{self.actor_critics}"
+            )
+        if self.bc_weight < 0:
+            raise ValueError(f"bc_weight must be non-negative, got {self.bc_weight}")
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ValueError(f"max_grad_norm must be positive or None, got {self.max_grad_norm}")
         if self.image_augmentation not in AUGMENTATIONS:
@@ -147,16 +189,19 @@ class RLPDConfig:
         return cls(**dict(raw))
 
 
-def _tensor(x: Any) -> Tensor:
+def _tensor(x: Any, device: torch.device | None = None) -> Tensor:
     t = torch.as_tensor(np.asarray(x))
-    return t.float() if t.is_floating_point() and t.dtype != torch.float32 else t
+    t = t.float() if t.is_floating_point() and t.dtype != torch.float32 else t
+    return t if device is None or t.device == device else t.to(device, non_blocking=True)
 
 
 class RLPDAgent:
     """SAC with a critic ensemble, trained on symmetric demo/online batches (RLPD).
 
     Works with any Box action space (actions are mapped to ``[-1, 1]`` inside) and Box or Dict
-    observation spaces (through the configured observation encoder).
+    observation spaces (through the configured observation encoder). ``device`` (`resolve_device`:
+    ``"auto"`` is CUDA when present) holds the networks, the optimiser state and the random
+    generator; batches and observations arrive as numpy and actions leave as numpy.
     """
 
     def __init__(
@@ -164,6 +209,8 @@ class RLPDAgent:
         observation_space: gym.Space,
         action_space: gym.spaces.Box,
         config: RLPDConfig | None = None,
+        *,
+        device: str | torch.device = "auto",
     ) -> None:
         if not isinstance(action_space, gym.spaces.Box):
             raise TypeError(f"RLPD needs a Box action space, got {action_space}")
@@ -178,9 +225,10 @@ class RLPDAgent:
         self.target_entropy = (
             cfg.target_entropy if cfg.target_entropy is not None else -self.action_dim / 2.0
         )
+        self.device = dev = resolve_device(device)
         self._unit_actions = bool(np.all(low == -1.0) and np.all(high == 1.0))
-        self._action_center = torch.as_tensor((high + low) / 2.0, dtype=torch.float32)
-        self._action_half = torch.as_tensor((high - low) / 2.0, dtype=torch.float32)
+        self._action_center = torch.as_tensor((high + low) / 2.0, dtype=torch.float32).to(dev)
+        self._action_half = torch.as_tensor((high - low) / 2.0, dtype=torch.float32).to(dev)
 
         # Seeded construction without touching the global torch RNG; all later randomness
         # (policy noise, target subsets) comes from self.generator.
@@ -194,10 +242,15 @@ class RLPDAgent:
             self.critic = CriticEnsemble(
                 feat, self.action_dim, cfg.hidden_dims, cfg.num_critics, cfg.critic_layer_norm
             )
+        self.encoder.to(dev)
+        self.actor.to(dev)
+        self.critic.to(dev)
         self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
-        self.log_temperature = nn.Parameter(torch.tensor(math.log(cfg.init_temperature)))
-        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.log_temperature = nn.Parameter(
+            torch.tensor(math.log(cfg.init_temperature), device=dev)
+        )
+        self.generator = torch.Generator(device=dev).manual_seed(cfg.seed)
         self.augmentation = make_augmentation(cfg.image_augmentation)
 
         self._critic_params = [*self.critic.parameters(), *self.encoder.parameters()]
@@ -214,6 +267,9 @@ class RLPDAgent:
         )
         self.critic_steps = 0
         self.actor_steps = 0
+        # The env's action layout (`robolearn.sim.tasks.actions`) when it is a twin task's,
+        # saved with checkpoints so an evaluator maps the actions to the 7-D pose interface.
+        self.action_mode: str | None = None
 
     # --- acting -----------------------------------------------------------------------------
     @property
@@ -228,7 +284,7 @@ class RLPDAgent:
             raise KeyError(f"observation has no key(s) {missing}; it has {sorted(flat)}")
         first = self.encoder.keys[0]
         batched = np.ndim(flat[first]) == len(self.obs_leaves[first].shape) + 1
-        tensors = {k: _tensor(flat[k]) for k in self.encoder.keys}
+        tensors = {k: _tensor(flat[k], self.device) for k in self.encoder.keys}
         if not batched:
             tensors = {k: v.unsqueeze(0) for k, v in tensors.items()}
         with torch.inference_mode():
@@ -236,7 +292,7 @@ class RLPDAgent:
                 self.encoder(tensors), deterministic, self.generator, with_log_prob=False
             )
             action = self._to_env_action(action)
-        out = action.numpy().astype(self.action_space.dtype, copy=False)
+        out = action.cpu().numpy().astype(self.action_space.dtype, copy=False)
         return (
             out.reshape(-1, *self.action_space.shape)
             if batched
@@ -263,7 +319,7 @@ class RLPDAgent:
         """Fit the encoder's observation statistics on a batch (dict or array, leading batch
         axis); the target encoder gets the same statistics."""
         flat = flatten_obs(obs)
-        self.encoder.fit({k: _tensor(flat[k]) for k in self.encoder.keys})
+        self.encoder.fit({k: _tensor(flat[k], self.device) for k in self.encoder.keys})
         with torch.no_grad():
             for target, online in zip(
                 self.target_encoder.buffers(), self.encoder.buffers(), strict=True
@@ -345,14 +401,17 @@ class RLPDAgent:
         if cfg.backup_entropy:
             next_v = next_v - self.log_temperature.exp() * next_log_prob
         not_done = 1.0 - batch["terminated"].float()
-        return batch["reward"] + cfg.discount * not_done * next_v
+        discount = batch.get("discount")  # gamma^m of an m-step return
+        if discount is None:
+            return batch["reward"] + cfg.discount * not_done * next_v
+        return batch["reward"] + discount * not_done * next_v
 
     def target_members(self) -> Tensor | None:
         """Z: a random subset of the target ensemble, drawn anew for each critic step (RLPD)."""
         e, k = self.config.num_critics, self.config.critic_subsample
         if k == e:
             return None  # all members: no need to gather their weights
-        return torch.randperm(e, generator=self.generator)[:k]
+        return torch.randperm(e, generator=self.generator, device=self.device)[:k]
 
     def update_actor_and_temperature(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         """One gradient step on J_pi and one on J(alpha), with the same policy samples.
@@ -381,14 +440,36 @@ class RLPDAgent:
 
         The critic and its encoder are used without gradient: this loss trains the actor only.
         """
+        cfg = self.config
         with torch.no_grad():
             features = self.encoder(batch["obs"])
         action, log_prob = self.actor(features, generator=self.generator)
-        qs = self.critic(features, action, detach_params=True)
-        q = qs.mean(dim=0) if self.config.actor_q == "mean" else qs.min(dim=0).values
+        members = None
+        if cfg.actor_critics is not None and cfg.actor_critics < cfg.num_critics:
+            members = torch.randperm(cfg.num_critics, generator=self.generator, device=self.device)[
+                : cfg.actor_critics
+            ]
+        qs = self.critic(features, action, members, detach_params=True)
+        q = qs.mean(dim=0) if cfg.actor_q == "mean" else qs.min(dim=0).values
         alpha = self.log_temperature.detach().exp()
         loss = (alpha * log_prob - q).mean()
-        return loss, log_prob, {"actor_loss": loss.detach(), "entropy": -log_prob.detach().mean()}
+        info = {"actor_loss": loss.detach(), "entropy": -log_prob.detach().mean()}
+        demo = batch.get("is_demo")
+        if cfg.bc_weight > 0 and demo is not None and bool(demo.any()):
+            demo_action = batch["action"][demo]
+            mean_action, _ = self.actor(features[demo], deterministic=True)
+            error = (mean_action - demo_action).square().sum(dim=-1)
+            if cfg.bc_filter:
+                with torch.no_grad():
+                    q_demo = self.critic(features[demo], demo_action, members).mean(dim=0)
+                    keep = (q_demo > qs.detach().mean(dim=0)[demo]).float()
+                bc = (error * keep).sum() / error.numel()
+                info["bc_kept"] = keep.mean()
+            else:
+                bc = error.mean()
+            loss = loss + cfg.bc_weight * bc
+            info["bc_loss"] = bc.detach()
+        return loss, log_prob, info
 
     def temperature_loss(self, log_prob: Tensor) -> Tensor:
         """SAC eq. 18: J(alpha) = E_{a ~ pi}[ -alpha log pi(a|s) - alpha H_target ]."""
@@ -417,6 +498,13 @@ class RLPDAgent:
             out[key] = {k: join(*(p[key][k] for p in parts)) for k in parts[0][key]}
         for key in ("action", "reward", "terminated"):
             out[key] = join(*(p[key] for p in parts))
+        if all("discount" in p for p in parts):
+            out["discount"] = join(*(p["discount"] for p in parts))
+        # which rows of each minibatch are demo rows (for the actor's BC term)
+        flags = [
+            torch.full((len(p["reward"]),), i == 1, device=self.device) for i, p in enumerate(parts)
+        ]
+        out["is_demo"] = join(*flags)
         return out
 
     def _tensors(self, batch: Mapping[str, Any]) -> dict[str, Any]:
@@ -426,10 +514,13 @@ class RLPDAgent:
             missing = [k for k in self.encoder.keys if k not in flat]
             if missing:
                 raise KeyError(f"batch[{key!r}] has no key(s) {missing}; it has {sorted(flat)}")
-            out[key] = {k: _tensor(flat[k]) for k in self.encoder.keys}
-        out["action"] = self._to_unit_action(_tensor(batch["action"]).float())
-        out["reward"] = _tensor(batch["reward"]).float().reshape(-1)
-        out["terminated"] = _tensor(batch["terminated"]).reshape(-1)
+            out[key] = {k: _tensor(flat[k], self.device) for k in self.encoder.keys}
+        dev = self.device
+        out["action"] = self._to_unit_action(_tensor(batch["action"], dev).float())
+        out["reward"] = _tensor(batch["reward"], dev).float().reshape(-1)
+        out["terminated"] = _tensor(batch["terminated"], dev).reshape(-1)
+        if "discount" in batch:
+            out["discount"] = _tensor(batch["discount"], dev).float().reshape(-1)
         return out
 
     # --- checkpoints ------------------------------------------------------------------------
@@ -459,7 +550,7 @@ class RLPDAgent:
         for name, module in (("encoder", self.encoder), ("actor", self.actor)):
             prefix = f"{name}."
             own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-            module.load_state_dict({k: torch.as_tensor(v) for k, v in own.items()})
+            module.load_state_dict({k: torch.as_tensor(v).to(self.device) for k, v in own.items()})
 
     def state_dict(self) -> dict[str, Tensor]:
         """Every tensor of the learner state by flat name (safetensors-ready): networks, targets,
@@ -497,7 +588,11 @@ class RLPDAgent:
             optimizer.load_state_dict({"state": per_param, "param_groups": current["param_groups"]})
         self.critic_steps = int(state["critic_steps"])
         self.actor_steps = int(state["actor_steps"])
-        self.generator.set_state(state["generator"])
+        try:
+            self.generator.set_state(state["generator"].cpu())
+        except RuntimeError:  # saved on another device type (CPU and CUDA states differ)
+            log.warning("the checkpoint's random state is from another device: reseeding")
+            self.generator.manual_seed(self.config.seed + self.critic_steps)
 
     def save(self, path: str | Path) -> Path:
         """A safetensors checkpoint; the config and spaces' shapes go into its metadata."""
@@ -512,6 +607,8 @@ class RLPDAgent:
             "action_shape": json.dumps(list(self.action_space.shape)),
             "obs_keys": json.dumps(list(self.encoder.keys)),
         }
+        if self.action_mode is not None:
+            meta["action_mode"] = self.action_mode
         state = {k: v.contiguous() for k, v in self.state_dict().items()}
         save_file(state, str(path), metadata=meta)
         return path
@@ -529,6 +626,15 @@ class RLPDAgent:
         if saved != self.config:
             log.warning("%s was saved with a different config: %s", path, saved)
         self.load_state_dict(load_file(str(path)))
+
+    @staticmethod
+    def action_mode_of(path: str | Path) -> str | None:
+        """The action mode a checkpoint's policy acts in (None: not a twin task's, or saved
+        before action modes; then its actions are the env's own)."""
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("action_mode")
 
     @staticmethod
     def config_of(path: str | Path) -> RLPDConfig:

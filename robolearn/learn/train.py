@@ -74,6 +74,7 @@ class TrainResult:
     checkpoint: Path | None = None  # the agent's safetensors file, if ``checkpoint=`` was given
     intervention_steps: int = 0  # steps the operator acted (InterventionWrapper)
     resumed_from: int | None = None  # env steps of the checkpoint this run resumed from
+    time_limited: bool = False  # stopped by time_limit_s before total_steps
     last_checkpoint: Path | None = None  # the newest learner checkpoint directory
     log_dir: Path | None = None  # TensorBoard events
     learning_curve: Path | None = None  # the PNG
@@ -104,6 +105,7 @@ class TrainResult:
             "intervention_steps": self.intervention_steps,
             "intervention_rate": self.intervention_rate,
             "resumed_from": self.resumed_from,
+            "time_limited": self.time_limited,
             "last_metrics": dict(self.last_metrics),
             "checkpoint": path(self.checkpoint),
             "last_checkpoint": path(self.last_checkpoint),
@@ -164,6 +166,8 @@ def train_rlpd(
     log_dir: str | Path | None = None,
     log_every: int = 100,
     progress: bool = False,
+    device: str = "auto",
+    time_limit_s: float | None = None,
 ) -> TrainResult:
     """Train an `RLPDAgent` online on ``env`` until ``total_steps`` environment steps.
 
@@ -182,7 +186,10 @@ def train_rlpd(
     agent, buffers, counters and RNGs; ``demos``, ``config`` and ``agent`` are then taken from
     the checkpoint) up to ``total_steps``; without a checkpoint the run starts fresh.
     ``log_dir``: TensorBoard scalars (every ``log_every`` steps for learner metrics) and
-    ``learning_curve.png``; ``progress``: a tqdm bar.
+    ``learning_curve.png``; ``progress``: a tqdm bar. ``device``: where the agent learns
+    (`robolearn.learn.device.resolve_device`; ignored when ``agent`` is given).
+    ``time_limit_s``: stop early once this many seconds of wall clock have passed (then the
+    final evaluation runs at the steps reached; ``TrainResult.time_limited`` says so).
     """
     if total_steps < 1:
         raise ValueError(f"total_steps must be at least 1, got {total_steps}")
@@ -206,6 +213,7 @@ def train_rlpd(
             callback=callback,
             checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
             checkpoint_every=checkpoint_every,
+            time_limit_s=time_limit_s,
         ).run(
             learner_args={
                 "demos": demos,
@@ -213,6 +221,7 @@ def train_rlpd(
                 "agent": agent,
                 "learning_starts": learning_starts,
                 "buffer_capacity": buffer_capacity,
+                "device": device,
             },
             resume=resume,
             log_dir=log_dir,
@@ -242,8 +251,11 @@ class _Loop:
         callback: Callable[[int, dict[str, Any]], None] | None,
         checkpoint_dir: Path | None,
         checkpoint_every: int,
+        time_limit_s: float | None = None,
     ) -> None:
         self.env, self.eval_env = train_env, eval_env
+        self.time_limit_s = time_limit_s
+        self.time_limited = False
         self.total_steps = total_steps
         self.eval_every, self.eval_episodes = eval_every, eval_episodes
         self.seed = seed
@@ -264,10 +276,13 @@ class _Loop:
         agent: RLPDAgent | None,
         learning_starts: int,
         buffer_capacity: int | None,
+        device: str,
     ) -> Learner:
         env = self.env
         if agent is None:
-            agent = RLPDAgent(env.observation_space, env.action_space, config or RLPDConfig())
+            agent = RLPDAgent(
+                env.observation_space, env.action_space, config or RLPDConfig(), device=device
+            )
         capacity = buffer_capacity or max(1, min(self.total_steps, 1_000_000))
         online = ReplayBuffer(env.observation_space, env.action_space, capacity)
         return Learner(
@@ -278,7 +293,7 @@ class _Loop:
             seed=self.seed,
         )
 
-    def _resume(self, agent: RLPDAgent | None) -> Learner | None:
+    def _resume(self, agent: RLPDAgent | None, device: str) -> Learner | None:
         assert self.checkpoint_dir is not None
         if Learner.latest(self.checkpoint_dir) is None:
             log.warning("no checkpoint under %s yet: starting a fresh run", self.checkpoint_dir)
@@ -289,6 +304,7 @@ class _Loop:
             agent=agent,
             observation_space=self.env.observation_space,
             action_space=self.env.action_space,
+            device=device,
         )
         loop = learner.extra.get("loop", {})
         self.curve = [EvalPoint(**p) for p in loop.get("curve", [])]
@@ -313,11 +329,14 @@ class _Loop:
         checkpoint: str | Path | None,
     ) -> TrainResult:
         env = self.env
-        learner = self._resume(learner_args["agent"]) if resume else None
+        learner = self._resume(learner_args["agent"], learner_args["device"]) if resume else None
         fresh = learner is None
         if learner is None:
             learner = self._fresh_learner(**learner_args)
         self.learner = learner
+        mode = getattr(env.unwrapped, "action_mode", None)
+        if mode is not None and learner.agent.action_mode is None:
+            learner.agent.action_mode = mode.name  # saved with the agent's checkpoints
         history = learner.extra.get("loop", {}).get("history") if not fresh else None
         self.tlog = TrainingLog(
             log_dir,
@@ -339,6 +358,10 @@ class _Loop:
         learning_starts = learner.learning_starts
 
         while learner.env_steps < self.total_steps:
+            if self.time_limit_s is not None and self._elapsed() >= self.time_limit_s:
+                self.time_limited = True
+                log.info("time limit: stopping at step %d", learner.env_steps)
+                break
             if need_reset:
                 self.obs, _ = env.reset()
                 self._new_episode()
@@ -403,6 +426,7 @@ class _Loop:
             checkpoint=saved,
             intervention_steps=learner.intervention_steps,
             resumed_from=self.resumed_from,
+            time_limited=self.time_limited,
             last_checkpoint=self.last_checkpoint,
             log_dir=Path(log_dir) if log_dir is not None else None,
             learning_curve=png,
@@ -483,7 +507,14 @@ def _demo_buffer(
     if isinstance(demos, ReplayBuffer):
         buffer = demos
     else:
-        buffer = load_demos(demos, env.observation_space, env.action_space, agent.encoder.keys)
+        mode = getattr(env.unwrapped, "action_mode", None)  # stores hold 7-D pose actions
+        buffer = load_demos(
+            demos,
+            env.observation_space,
+            env.action_space,
+            agent.encoder.keys,
+            action_map=mode.from_pose if mode is not None and mode.name != "pose" else None,
+        )
     if len(buffer) == 0:
         raise ValueError("the demo buffer is empty")
     return buffer
@@ -536,8 +567,16 @@ def collect_expert_demos(
 
 def _task_expert(env: gym.Env) -> Callable[[gym.Env], np.ndarray]:
     base = env.unwrapped
+    if callable(getattr(base, "expert", None)):  # an env with a built-in scripted policy
+        return lambda e: e.unwrapped.expert()
     if not hasattr(base, "task") or not hasattr(base, "robot_state"):
-        raise TypeError(f"{base} is not a robolearn task env; pass expert=")
+        raise TypeError(
+            f"{base} is not a robolearn task env and has no expert() method; pass expert= "
+            "(env.expert: package.module:callable)"
+        )
     expert = base.task.make_expert()
     expert.reset()
-    return lambda e: expert.act(e.unwrapped.robot_state, e.unwrapped.objects())
+    mode = getattr(base, "action_mode", None)  # experts act in the 7-D pose layout
+    if mode is None:
+        return lambda e: expert.act(e.unwrapped.robot_state, e.unwrapped.objects())
+    return lambda e: mode.from_pose(expert.act(e.unwrapped.robot_state, e.unwrapped.objects()))

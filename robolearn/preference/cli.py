@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from robolearn.config import add_arguments as add_config_arguments
+
 TASKS = ("reach", "pick_cube", "peg_insert")
 
 
@@ -103,7 +105,10 @@ def cmd_transfer(args: argparse.Namespace) -> int:
         result = transfer(
             args.source, args.target, source_name=args.source_prefs,
             n_target_segments=args.segments, n_target_pairs=args.pairs,
-            config=AlignmentConfig(method=args.method, epsilon=args.epsilon),
+            config=AlignmentConfig(
+                objective=args.objective, alpha=args.alpha, cross_scaling=args.cross_scaling,
+                features=args.features, method=args.method, epsilon=args.epsilon,
+            ),
             name=args.name, seed=args.seed,
         )  # fmt: skip
     except FileNotFoundError as err:
@@ -155,23 +160,39 @@ def cmd_train(args: argparse.Namespace) -> int:
         env.close()
         print(json.dumps({"learner": "awbc", "success_rate": success, "mean_true_return": ret}))
         return 0
-    from robolearn.learn.rlpd import RLPDConfig
+    from robolearn.config import ConfigError, from_arguments, to_yaml
+    from robolearn.learn.config import train_config
     from robolearn.learn.train import train_rlpd
     from robolearn.preference.pipeline import reward_demos
 
-    env = gym.make(ENV_IDS[args.task], reward_type="dense", terminate_on_success=False)
+    try:  # the training tree of `robolearn train serl`: one set of defaults
+        config = from_arguments(
+            train_config(args.preset),
+            args,
+            {
+                "env.task": args.task,
+                "env.reward": "dense",  # replaced by the learned reward below
+                "env.terminate_on_success": False,
+                "loop.env_steps": args.steps,
+                "seed": args.seed,
+            },
+        )
+    except (ConfigError, OSError) as err:
+        print(f"robolearn pearl train: {err}", file=sys.stderr)
+        return 2
+    if args.print_config:
+        print(to_yaml(config), end="")
+        return 0
+    env = config.env.make()
     if reward is not None:
         env = LearnedRewardWrapper(env, reward)
     demos = reward_demos(args.dataset, env, reward) if args.dataset else None
-    config = RLPDConfig(
-        hidden_dims=tuple(args.hidden), batch_size=args.batch_size, utd_ratio=args.utd,
-        discount=args.discount, init_temperature=args.init_temperature,
-        encoder_options={"normalize": True}, seed=args.seed,
-    )  # fmt: skip
+    loop = config.loop
     result = train_rlpd(
-        env, demos=demos, total_steps=args.steps, config=config, seed=args.seed,
-        eval_every=args.eval_every, eval_episodes=args.eval_episodes,
-        learning_starts=min(args.learning_starts, args.steps // 2), checkpoint=args.checkpoint,
+        env, demos=demos, total_steps=loop.env_steps, config=config.effective_agent(),
+        seed=config.seed, eval_every=loop.eval_every, eval_episodes=loop.eval_episodes,
+        learning_starts=min(loop.learning_starts, loop.env_steps // 2),
+        checkpoint=args.checkpoint, device=config.device,
     )  # fmt: skip
     print(json.dumps({"learner": "rlpd", **result.as_dict()}))
     return 0
@@ -233,6 +254,16 @@ def add_pearl_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source-prefs", default="human", help="preference set of the source")
     p.add_argument("--pairs", type=int, default=300)
     p.add_argument("--segments", type=int, default=100)
+    p.add_argument(
+        "--objective", choices=["fgw", "gw"], default="fgw",
+        help="fused Gromov-Wasserstein (structure + cross-task feature cost) or plain GW",
+    )  # fmt: skip
+    p.add_argument("--alpha", type=float, default=0.5, help="fgw: weight of the structure term")
+    p.add_argument("--cross-scaling", choices=["zscore", "rank"], default="zscore", help="fgw")
+    p.add_argument(
+        "--features", choices=["progress", "tcp"], default="progress",
+        help="each task's moved point vs goal (progress) or TCP vs first object (tcp)",
+    )  # fmt: skip
     p.add_argument("--method", choices=["entropic", "exact"], default="entropic")
     p.add_argument("--epsilon", type=float, default=0.05)
     p.add_argument("--name", default="transferred")
@@ -258,17 +289,14 @@ def add_pearl_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reward", type=Path, help="reward model; omit for the true dense reward")
     p.add_argument("--learner", choices=["rlpd", "awbc"], default="rlpd")
     p.add_argument("--dataset", type=Path, help="demos (rlpd) / training data (awbc)")
-    p.add_argument("--steps", type=int, default=20_000, help="rlpd: environment steps")
-    p.add_argument("--utd", type=int, default=20, help="rlpd: updates per step")
-    p.add_argument("--hidden", type=int, nargs="+", default=[256, 256], help="rlpd: layer sizes")
-    p.add_argument("--batch-size", type=int, default=256, help="rlpd")
-    p.add_argument("--discount", type=float, default=0.99, help="rlpd")
-    p.add_argument("--init-temperature", type=float, default=1e-2, help="rlpd")
-    p.add_argument("--learning-starts", type=int, default=1000, help="rlpd: random steps first")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="rlpd: = loop.env_steps")
+    p.add_argument("--seed", type=int, default=None, help="rlpd: = seed")
+    p.add_argument(
+        "--preset", default="default", help="rlpd: agent preset (robolearn.learn.config)"
+    )
+    add_config_arguments(p, example="agent.utd_ratio=4")
     p.add_argument("--epochs", type=int, default=150, help="awbc: epochs")
-    p.add_argument("--eval-every", type=int, default=1000)
-    p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--eval-episodes", type=int, default=10, help="awbc: evaluation episodes")
     p.add_argument("--checkpoint", type=Path)
     p.set_defaults(func=cmd_train)
 

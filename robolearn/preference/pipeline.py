@@ -67,6 +67,14 @@ def index_pairs(
     return list(refs), np.array(idx, np.int64).reshape(-1, 2), labels, conf
 
 
+def transfer_features(data: SegmentData, config: AlignmentConfig) -> np.ndarray:
+    """CPA's features of ``data``'s segments: each task's progress points (``progress``), or
+    the TCP and first object position in every task (``tcp``)."""
+    return segment_features(
+        data.states, tasks=data.tasks if config.features == "progress" else None
+    )
+
+
 @dataclass
 class TransferResult:
     path: Path
@@ -104,19 +112,19 @@ def transfer(
     with EpisodeStore.open(target) as store:
         t_data = SegmentData(store, sample_segments(store, n_target_segments, length, rng))
     t_pairs = np.array(random_pairs(len(t_data), n_target_pairs, rng), np.int64)
+    config = config or AlignmentConfig()
     labels, plan = cpa(
-        segment_features(s_data.states),
+        transfer_features(s_data, config),
         s_idx,
         s_labels,
-        segment_features(t_data.states),
+        transfer_features(t_data, config),
         t_pairs,
         config,
     )
-    method = (config or AlignmentConfig()).method
     pairs = [
         PreferencePair(
             t_data.refs[i], t_data.refs[j], float(np.clip(y, 0.0, 1.0)),
-            labeller=f"cpa({method}) from {Path(source).name}", confidence=float(c),
+            labeller=f"cpa({config.name}) from {Path(source).name}", confidence=float(c),
         )
         for (i, j), y, c in zip(t_pairs, labels.labels, labels.confidence, strict=True)
     ]  # fmt: skip
@@ -155,10 +163,23 @@ def reward_demos(dataset: str | Path, env: Any, reward: LearnedReward | None) ->
     reward (``reward_dense``) if it has it."""
     from robolearn.learn.replay import load_demos
 
-    demos = load_demos(dataset, env.observation_space, env.action_space, ["state"])
+    # Stores hold 7-D pose actions; an env whose policy controls fewer axes takes its own part
+    # of them, and the reward (of pose actions) sees them as the online wrapper does.
+    mode = getattr(env.unwrapped, "action_mode", None)
+    reduced = mode is not None and mode.name != "pose"
+    demos = load_demos(
+        dataset,
+        env.observation_space,
+        env.action_space,
+        ["state"],
+        action_map=mode.from_pose if reduced else None,
+    )
     n = len(demos)
     if reward is not None:
-        demos.reward[:n] = reward(demos.obs["state"][:n], demos.action[:n])
+        actions = demos.action[:n]
+        if reduced:
+            actions = np.stack([mode.embed(a) for a in actions])
+        demos.reward[:n] = reward(demos.obs["state"][:n], actions)
     else:
         with EpisodeStore.open(dataset) as store:
             if "reward_dense" in store.schema:

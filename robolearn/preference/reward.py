@@ -354,9 +354,11 @@ class LearnedRewardWrapper(gym.Wrapper):
     def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         if self._state is None:
             raise RuntimeError("call reset() before step()")
-        learned = float(
-            self.reward_model(self._state[None], np.asarray(action, np.float32)[None])[0]
-        )
+        pose = np.asarray(action, np.float32)
+        mode = getattr(self.env.unwrapped, "action_mode", None)
+        if mode is not None and mode.name != "pose":  # the reward was fitted on pose actions
+            pose = mode.embed(pose)
+        learned = float(self.reward_model(self._state[None], pose[None])[0])
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._state = _state_of(obs)
         info = {**info, "true_reward": reward}

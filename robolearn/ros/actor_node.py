@@ -40,10 +40,16 @@ from robolearn.certify.gate import (
     CertificationConfig,
     require_lipschitz_weights,
 )
-from robolearn.learn.actor import Actor, env_spec, make_env, parse_env_kwargs, with_operator
+from robolearn.learn.actor import Actor, with_operator
 from robolearn.learn.codec import CodecError, decode_weights, encode_transitions
+from robolearn.learn.config import ActorNodeConfig, apply_cpus
 from robolearn.ros import qos, restrict_discovery_to_localhost
-from robolearn.ros.params import declare_parameters, parameter_overrides
+from robolearn.ros.params import (
+    CONFIG_NODE_OPTIONS,
+    config_parameters,
+    declare_config,
+    parameter_overrides,
+)
 from robolearn.ros.serl_wire import (
     LEARNER_GRACE_S,
     LEARNER_STATUS,
@@ -57,43 +63,8 @@ from robolearn.ros.serl_wire import (
     status_values,
 )
 
-PARAMETERS: dict[str, tuple[Any, str]] = {
-    "actor_id": ("actor_0", "Name of this actor in its transition batches (unique per learner)."),
-    "task": ("reach", "Twin task to act in (reach, pick_cube, peg_insert) when env is empty."),
-    "env": ("", "Gymnasium id or module:callable entry point; overrides task if set."),
-    "env_kwargs": ("{}", "JSON object of keyword arguments for the env."),
-    "seed": (0, "Seed of env resets, warm-up actions and policy noise (differ per actor)."),
-    "batch_size": (50, "Environment steps per transition batch sent to the learner."),
-    "random_steps": (0, "Act randomly for at least this many steps, even with weights."),
-    "rate_hz": (0.0, "Environment steps per second; 0 steps as fast as the env allows."),
-    "max_queued_batches": (1000, "Batches kept while no learner listens (oldest dropped)."),
-    "learner_timeout_s": (
-        3.0,
-        "Seconds without the learner's status before batches are queued instead of sent.",
-    ),
-    "deterministic": (False, "Act with the policy's mean instead of sampling (evaluation)."),
-    "intervene": (
-        "",
-        "HIL-SERL operator: '' none, a teleop device (spacemouse, gamepad, "
-        "keyboard) or 'scripted' (the task's expert takes over on a schedule).",
-    ),
-    "backend": (
-        "twin",
-        "Robot behind the env: 'twin', or 'franka' when it drives the real arm; the deployment "
-        "gate checks every weight snapshot on the backends listed in the certification config.",
-    ),
-    "certification": (
-        "",
-        "YAML file with a 'certification:' section (required, max_lipschitz, hardware_backends); "
-        "'' uses the defaults (required on franka, any certified bound).",
-    ),
-    "intervene_patience": (30, "intervene=scripted: policy steps before each takeover."),
-    "intervene_steps": (20, "intervene=scripted: steps per takeover."),
-    "intervene_episodes": (
-        -1,
-        "intervene=scripted: stop helping after this many episodes (-1: never stop).",
-    ),
-}
+# Every key of the config tree, by dotted name (derived, never a hand-kept copy).
+PARAMETERS = config_parameters(ActorNodeConfig())
 
 
 class SerlActorNode(Node):
@@ -105,32 +76,35 @@ class SerlActorNode(Node):
             "serl_actor",
             context=context,
             parameter_overrides=parameter_overrides(overrides),
+            **CONFIG_NODE_OPTIONS,
         )
-        p = declare_parameters(self, PARAMETERS)
-        self.params = p
+        self.config = config = declare_config(self, ActorNodeConfig())
+        p = config.node
+        apply_cpus(p.cpus)
         self.certification = (
-            CertificationConfig.from_yaml(p["certification"])
-            if p["certification"]
+            CertificationConfig.from_yaml(p.certification)
+            if p.certification
             else CertificationConfig()
         )
         # One observation at a time: more torch threads only contend for the CPU.
         torch.set_num_threads(1)
-        spec = env_spec(p["task"], p["env"])
+        spec = config.env.name
         env = with_operator(
-            make_env(spec, parse_env_kwargs(p["env_kwargs"])),
-            p["intervene"],
-            seed=int(p["seed"]),
-            patience=int(p["intervene_patience"]),
-            takeover_steps=int(p["intervene_steps"]),
-            max_episodes=None if int(p["intervene_episodes"]) < 0 else int(p["intervene_episodes"]),
+            config.env.make(),
+            p.intervene,
+            seed=config.seed,
+            patience=p.intervene_patience,
+            takeover_steps=p.intervene_steps,
+            max_episodes=None if p.intervene_episodes < 0 else p.intervene_episodes,
         )
         self.actor = Actor(
             env,
-            actor_id=p["actor_id"],
-            batch_size=int(p["batch_size"]),
-            random_steps=int(p["random_steps"]),
-            seed=int(p["seed"]),
-            deterministic=bool(p["deterministic"]),
+            actor_id=p.actor_id,
+            batch_size=p.batch_size,
+            random_steps=p.random_steps,
+            seed=config.seed,
+            deterministic=p.deterministic,
+            device=config.device,
         )
         self.pub_transitions = self.create_publisher(
             UInt8MultiArray, TRANSITIONS_TOPIC, TRANSITIONS_QOS
@@ -138,7 +112,7 @@ class SerlActorNode(Node):
         self.create_subscription(UInt8MultiArray, WEIGHTS_TOPIC, self._on_weights, WEIGHTS_QOS)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", qos.COMMAND)
         self._queue: collections.deque[bytes] = collections.deque(
-            maxlen=max(1, int(p["max_queued_batches"]))
+            maxlen=max(1, p.max_queued_batches)
         )
         self.batches_sent = 0
         self.batches_dropped = 0
@@ -151,13 +125,13 @@ class SerlActorNode(Node):
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_status, qos.COMMAND)
         self._rate_window = (time.monotonic(), 0)
         self.steps_per_s = 0.0
-        rate = float(p["rate_hz"])
+        rate = float(p.rate_hz)
         # A 0 s timer fires on every executor cycle: one env step per callback, so weights and
         # other callbacks are served between steps.
         self.create_timer(1.0 / rate if rate > 0 else 0.0, self._tick)
         self.create_timer(1.0, self._publish_status)
         self.get_logger().info(
-            f"serl_actor up: actor_id={p['actor_id']} env={spec} batch_size={p['batch_size']}"
+            f"serl_actor up: actor_id={p.actor_id} env={spec} batch_size={p.batch_size}"
             f" rate_hz={rate}; random actions until weights arrive on {WEIGHTS_TOPIC}"
         )
 
@@ -169,7 +143,7 @@ class SerlActorNode(Node):
             # The deployment gate: on a gated backend (the real arm) weights whose certified
             # Lipschitz bound exceeds the configured limit never reach the policy.
             bound = require_lipschitz_weights(
-                snapshot.tensors, snapshot.config, self.certification, self.params["backend"]
+                snapshot.tensors, snapshot.config, self.certification, self.config.node.backend
             )
             self.actor.load_weights(snapshot)
         except (CodecError, ValueError, CertificateRefused) as err:
@@ -202,7 +176,7 @@ class SerlActorNode(Node):
     @property
     def learner_alive(self) -> bool:
         """True while the learner's status keeps coming (within `learner_timeout_s`)."""
-        timeout = float(self.params["learner_timeout_s"])
+        timeout = self.config.node.learner_timeout_s
         return time.monotonic() - self._learner_seen < timeout
 
     def _send(self) -> None:
@@ -266,7 +240,8 @@ class SerlActorNode(Node):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console script `serl_actor` (``--ros-args -p actor_id:=arm_0 -p task:=reach``).
+    """Console script `serl_actor` (``--ros-args -p node.actor_id:=arm_0 -p env.task:=reach``;
+    every key of `ActorNodeConfig` is a parameter).
 
     Discovery stays on this machine unless ``ROS_AUTOMATIC_DISCOVERY_RANGE`` is set (set it to
     ``SUBNET`` to reach a learner on another machine)."""

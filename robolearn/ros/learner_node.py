@@ -23,7 +23,6 @@ spaces, and to roll out the scripted expert for ``demos:=expert:N``.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -41,7 +40,8 @@ from rclpy.context import Context
 from rclpy.node import Node
 from std_msgs.msg import UInt8MultiArray
 
-from robolearn.learn.actor import env_spec, episode_stats, make_env, parse_env_kwargs
+from robolearn.config import to_dict
+from robolearn.learn.actor import episode_stats
 from robolearn.learn.codec import (
     CodecError,
     TransitionBatch,
@@ -49,12 +49,18 @@ from robolearn.learn.codec import (
     decode_transitions,
     encode_weights,
 )
+from robolearn.learn.config import LearnerNodeConfig, apply_cpus
 from robolearn.learn.learner import Learner
 from robolearn.learn.metrics_log import TrainingLog
 from robolearn.learn.replay import ReplayBuffer, load_demos
-from robolearn.learn.rlpd import RLPDAgent, RLPDConfig
+from robolearn.learn.rlpd import RLPDAgent
 from robolearn.ros import qos, restrict_discovery_to_localhost
-from robolearn.ros.params import declare_parameters, parameter_overrides
+from robolearn.ros.params import (
+    CONFIG_NODE_OPTIONS,
+    config_parameters,
+    declare_config,
+    parameter_overrides,
+)
 from robolearn.ros.serl_wire import (
     LEARNER_STATUS,
     TRANSITIONS_QOS,
@@ -67,79 +73,60 @@ from robolearn.ros.serl_wire import (
     status_values,
 )
 
-PARAMETERS: dict[str, tuple[Any, str]] = {
-    "task": ("reach", "Twin task the actors run (reach, pick_cube, peg_insert) if env is empty."),
-    "env": ("", "Gymnasium id or module:callable entry point (the actors' env); overrides task."),
-    "env_kwargs": ("{}", "JSON object of keyword arguments for the env."),
-    "demos": ("", "Prior data: '' for none, an episode store (zarr) path, or expert:N episodes."),
-    "seed": (0, "Seed of the agent and of minibatch sampling."),
-    "hidden_dims": ([256, 256], "Hidden layer sizes of the actor and the critics."),
-    "num_critics": (10, "Critic ensemble size E (RLPD, SERL: 10)."),
-    "utd_ratio": (20, "Gradient steps per environment step received (RLPD's G)."),
-    "batch_size": (256, "Rows per gradient step (half demo, half online with demos)."),
-    "discount": (0.99, "Discount factor gamma."),
-    "agent_config": ("{}", "JSON object of further RLPDConfig fields (e.g. encoder options)."),
-    "learning_starts": (1000, "Environment steps received before the first update."),
-    "buffer_capacity": (200000, "Online replay buffer capacity (transitions)."),
-    "publish_every": (100, "Gradient steps between weight snapshots sent to the actors."),
-    "max_steps_per_tick": (1, "Env steps' worth of updates per timer callback (bounded work)."),
-    "max_backlog": (10000, "Env steps of updates owed before older ones are forgotten."),
-    "checkpoint_dir": ("", "Checkpoint directory; '' for no checkpoints."),
-    "checkpoint_every_s": (300.0, "Seconds between periodic checkpoints."),
-    "resume": (True, "Continue from the newest checkpoint in checkpoint_dir if there is one."),
-    "run_id": ("", "Name of this training run in the weights; '' picks a fresh one."),
-    "log_dir": ("", "TensorBoard scalars and learning_curve.png here; '' for none."),
-    "torch_threads": (
-        1,
-        "torch intra-op threads (0: torch's default). More than 1 on a busy "
-        "CPU made updates over 100x slower here.",
-    ),
-}
+# Every key of the config tree, by dotted name (derived, never a hand-kept copy).
+PARAMETERS = config_parameters(LearnerNodeConfig())
 
 
 class SerlLearnerNode(Node):
     """The SERL learner; `learner` holds the agent, buffers and counters."""
 
     def __init__(self, *, context: Context | None = None, **overrides: Any) -> None:
-        """``overrides`` set parameters (as ``--ros-args -p name:=value`` would)."""
+        """``overrides`` set parameters by dotted name (as ``-p agent.utd_ratio:=4`` would)."""
         super().__init__(
             "serl_learner",
             context=context,
             parameter_overrides=parameter_overrides(overrides),
+            **CONFIG_NODE_OPTIONS,
         )
-        p = declare_parameters(self, PARAMETERS)
-        self.params = p
-        if int(p["torch_threads"]) > 0:
-            torch.set_num_threads(int(p["torch_threads"]))
-        self.env_spec = env_spec(p["task"], p["env"])
-        env = make_env(self.env_spec, parse_env_kwargs(p["env_kwargs"]))
+        self.config = config = declare_config(self, LearnerNodeConfig())
+        settings = config.node
+        apply_cpus(settings.cpus)
+        torch.set_num_threads(config.threads)
+        self.env_spec = config.env.name
+        env = config.env.make()
         try:
             self.observation_space: gym.Space = env.observation_space
             self.action_space: gym.spaces.Box = env.action_space
-            self.checkpoint_dir = Path(p["checkpoint_dir"]) if p["checkpoint_dir"] else None
+            self.checkpoint_dir = Path(settings.checkpoint_dir) if settings.checkpoint_dir else None
             resumable = (
                 self.checkpoint_dir is not None
-                and bool(p["resume"])
+                and settings.resume
                 and Learner.latest(self.checkpoint_dir) is not None
             )
             if resumable:
+                # A checkpoint of another task, env or agent config is refused, naming the
+                # setting that differs (CheckpointError).
                 self.learner = Learner.load(
                     self.checkpoint_dir,
                     observation_space=self.observation_space,
                     action_space=self.action_space,
+                    expected_config=config.effective_agent(),
+                    device=config.device,
                 )
                 self.run_id = str(self.learner.extra.get("run_id") or _new_run_id())
                 self.weights_version = int(self.learner.extra.get("weights_version", 0))
                 self.get_logger().info(
                     f"resumed run {self.run_id} from {Learner.latest(self.checkpoint_dir)}: "
                     f"{self.learner.env_steps} env steps, {self.learner.updates} updates, "
-                    f"weights version {self.weights_version} (network parameters come from the "
-                    "checkpoint)"
+                    f"weights version {self.weights_version}"
                 )
             else:
-                self.learner = self._new_learner(env, p)
-                self.run_id = p["run_id"] or _new_run_id()
+                self.learner = self._new_learner(env, config)
+                self.run_id = settings.run_id or _new_run_id()
                 self.weights_version = 0
+            mode = getattr(env.unwrapped, "action_mode", None)
+            if mode is not None:
+                self.learner.agent.action_mode = mode.name
         finally:
             env.close()
 
@@ -164,7 +151,7 @@ class SerlLearnerNode(Node):
         self.recent_success: deque[float] = deque(maxlen=20)
         self.last_metrics: dict[str, float] = {}
         self._published_updates = self.learner.updates
-        self.training_log = self._training_log(str(p["log_dir"]))
+        self.training_log = self._training_log(config.node.log_dir)
         self._last_train_log = 0.0
         self._last_checkpoint = time.monotonic()
         self._saved_at = (self.learner.env_steps, self.learner.updates)
@@ -192,32 +179,24 @@ class SerlLearnerNode(Node):
             history=self.learner.extra.get("log_history"),
         )
 
-    def _new_learner(self, env: gym.Env, p: dict[str, Any]) -> Learner:
-        try:
-            overrides = json.loads(p["agent_config"] or "{}")
-        except json.JSONDecodeError as err:
-            raise ValueError(f"agent_config is not JSON ({err}): {p['agent_config']!r}") from None
-        if not isinstance(overrides, dict):
-            raise ValueError(f"agent_config must be a JSON object, got {p['agent_config']!r}")
-        config = RLPDConfig.from_dict(
-            {
-                "hidden_dims": tuple(int(h) for h in p["hidden_dims"]),
-                "num_critics": int(p["num_critics"]),
-                "utd_ratio": int(p["utd_ratio"]),
-                "batch_size": int(p["batch_size"]),
-                "discount": float(p["discount"]),
-                "seed": int(p["seed"]),
-                **overrides,
-            }
+    def _new_learner(self, env: gym.Env, config: LearnerNodeConfig) -> Learner:
+        agent = RLPDAgent(
+            self.observation_space,
+            self.action_space,
+            config.effective_agent(),
+            device=config.device,
         )
-        agent = RLPDAgent(self.observation_space, self.action_space, config)
-        online = ReplayBuffer(self.observation_space, self.action_space, int(p["buffer_capacity"]))
-        demos = self._demos(env, agent, str(p["demos"]))
+        capacity = config.loop.buffer_capacity
+        online = ReplayBuffer(self.observation_space, self.action_space, capacity)
+        demos = self._demos(env, agent, config)
         return Learner(
-            agent, online, demos, learning_starts=int(p["learning_starts"]), seed=int(p["seed"])
+            agent, online, demos, learning_starts=config.loop.learning_starts, seed=config.seed
         )
 
-    def _demos(self, env: gym.Env, agent: RLPDAgent, spec: str) -> ReplayBuffer | None:
+    def _demos(
+        self, env: gym.Env, agent: RLPDAgent, config: LearnerNodeConfig
+    ) -> ReplayBuffer | None:
+        spec = config.loop.demos
         if not spec:
             return None
         if spec.startswith("expert:"):
@@ -227,18 +206,21 @@ class SerlLearnerNode(Node):
             if not count.isdigit() or int(count) < 1:
                 raise ValueError(f"demos {spec!r}: expected expert:N with N >= 1 episodes")
             episodes = int(count)
-            own = getattr(env.unwrapped, "expert", None)  # envs with a built-in expert
             buffer = collect_expert_demos(
-                env,
-                episodes,
-                expert=(lambda e: e.unwrapped.expert()) if callable(own) else None,
-                seed=int(self.params["seed"]) + 10_000,
+                env, episodes, expert=config.env.expert_policy(), seed=config.seed + 10_000
             )
             self.get_logger().info(
                 f"{len(buffer)} demo transitions from {episodes} scripted expert episodes"
             )
             return buffer
-        return load_demos(spec, self.observation_space, self.action_space, agent.encoder.keys)
+        mode = getattr(env.unwrapped, "action_mode", None)  # stores hold 7-D pose actions
+        return load_demos(
+            spec,
+            self.observation_space,
+            self.action_space,
+            agent.encoder.keys,
+            action_map=mode.from_pose if mode is not None and mode.name != "pose" else None,
+        )
 
     # --- transitions ------------------------------------------------------------------------
     def _on_transitions(self, msg: UInt8MultiArray) -> None:
@@ -287,7 +269,7 @@ class SerlLearnerNode(Node):
         # Updates are owed for steps at or past learning_starts (as in the in-process loop).
         owed = learner.env_steps - max(before, learner.learning_starts - 1)
         self.pending_steps += max(0, min(owed, len(batch)))
-        backlog = int(self.params["max_backlog"])
+        backlog = self.config.node.max_backlog
         if self.pending_steps > backlog:
             self.forgotten_steps += self.pending_steps - backlog
             self.get_logger().warning(
@@ -301,7 +283,7 @@ class SerlLearnerNode(Node):
     def _tick(self) -> None:
         learner = self.learner
         if self.pending_steps > 0 and learner.ready():
-            steps = min(self.pending_steps, int(self.params["max_steps_per_tick"]))
+            steps = min(self.pending_steps, self.config.node.max_steps_per_tick)
             metrics = learner.update(steps)
             self.pending_steps -= steps
             if metrics:
@@ -311,12 +293,12 @@ class SerlLearnerNode(Node):
                     scalars = {**metrics, "policy_lag": float(self.policy_lag)}
                     self.training_log.train_metrics(learner.env_steps, scalars, force=True)
                     self._last_train_log = now
-            if learner.updates - self._published_updates >= int(self.params["publish_every"]):
+            if learner.updates - self._published_updates >= self.config.node.publish_every:
                 self._publish_weights()
         now = time.monotonic()
         if (
             self.checkpoint_dir is not None
-            and now - self._last_checkpoint >= float(self.params["checkpoint_every_s"])
+            and now - self._last_checkpoint >= self.config.node.checkpoint_every_s
             and self._unsaved()
         ):
             self.save_checkpoint()
@@ -351,6 +333,7 @@ class SerlLearnerNode(Node):
                 "weights_version": self.weights_version,
                 "actor_sequences": {k: v["sequence"] for k, v in self.actors.items()},
                 "log_history": self.training_log.state() if self.training_log else None,
+                "config": to_dict(self.config),
             },
         )
         self._last_checkpoint = time.monotonic()
@@ -412,10 +395,12 @@ class SerlLearnerNode(Node):
         self._last_log = (now, self.learner.updates, self.learner.env_steps)
 
     def destroy_node(self) -> None:
-        if self.checkpoint_dir is not None and self._unsaved():
-            self.save_checkpoint()
-        if self.training_log is not None:
-            self.training_log.close()  # writes learning_curve.png
+        # After a failed __init__ (a refused checkpoint, say) there is no learner to save.
+        if getattr(self, "learner", None) is not None:
+            if self.checkpoint_dir is not None and self._unsaved():
+                self.save_checkpoint()
+            if getattr(self, "training_log", None) is not None:
+                self.training_log.close()  # writes learning_curve.png
         super().destroy_node()
 
 
@@ -424,8 +409,8 @@ def _new_run_id() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console script `serl_learner` (``--ros-args -p task:=reach -p demos:=expert:20
-    -p checkpoint_dir:=runs/reach``).
+    """Console script `serl_learner` (``--ros-args -p env.task:=reach -p loop.demos:=expert:20
+    -p node.checkpoint_dir:=runs/reach``; every key of `LearnerNodeConfig` is a parameter).
 
     Discovery stays on this machine unless ``ROS_AUTOMATIC_DISCOVERY_RANGE`` is set (set it to
     ``SUBNET`` for actors on other machines)."""

@@ -75,11 +75,13 @@ class InterventionWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return self._episode_interventions / self._episode_steps
 
     def hold_action(self) -> np.ndarray:
-        """No motion with the gripper as last executed: a "policy" for pure teleoperation."""
+        """No motion with the gripper as last executed: a "policy" for pure teleoperation (in
+        the env's action layout)."""
         action = np.zeros(ACTION_DIM, dtype=np.float32)
         if self._last_executed is not None:
             action[MOTION_DIM] = self._last_executed[MOTION_DIM]
-        return action
+        mode = getattr(self.env.unwrapped, "action_mode", None)
+        return action if mode is None else mode.from_pose(action)
 
     # --- gymnasium API ------------------------------------------------------------------------
     def reset(
@@ -101,8 +103,11 @@ class InterventionWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         )
         command = self.teleop.read(context)
         intervened = self._is_intervention(command)
+        # Operators command 7-D pose actions; an env whose policy controls fewer axes (an
+        # action mode) takes the operator's command on its own axes.
+        mode = getattr(self.env.unwrapped, "action_mode", None)
         if command is not None and intervened:
-            executed: Any = command.action
+            executed: Any = command.action if mode is None else mode.from_pose(command.action)
             source = command.source
         else:
             executed = action
@@ -110,7 +115,8 @@ class InterventionWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         obs, reward, terminated, truncated, info = self.env.step(executed)
         # The env validated the action; record it as applied (clipped), whoever produced it.
         executed_action = np.clip(np.asarray(executed, dtype=np.float32), -1.0, 1.0)
-        self._last_executed = executed_action
+        # the operator's context and hold_action keep the 7-D pose layout
+        self._last_executed = executed_action if mode is None else mode.embed(executed_action)
         self._episode_steps += 1
         self._episode_interventions += int(intervened)
         info = dict(info)

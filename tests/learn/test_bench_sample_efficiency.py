@@ -1,5 +1,6 @@
 """robolearn.bench.sample_efficiency runs end to end on a tiny budget (no learning target here:
-the learning itself is tested in test_train.py; this checks the report and the plot)."""
+the learning itself is tested in test_train.py; this checks the report, the medians and the
+plot)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import math
 
 from robolearn.bench import sample_efficiency
-from robolearn.bench.sample_efficiency import steps_to
+from robolearn.bench.sample_efficiency import median_steps, steps_to
 
 
 def test_steps_to_first_crossing():
@@ -17,25 +18,38 @@ def test_steps_to_first_crossing():
     assert steps_to([(0, math.nan), (10, 0.2)]) is None
 
 
+def test_median_counts_a_seed_that_never_got_there_as_late():
+    assert median_steps([1000, 2000, None]) == 2000
+    assert median_steps([1000, None, None]) is None
+    assert median_steps([3000, 1000, 2000, 4000]) == 2500
+
+
 def test_tiny_run_report_and_plot(tmp_path):
+    tiny = ["agent.hidden_dims=[16, 16]", "agent.batch_size=16", "loop.learning_starts=60"]
     report = sample_efficiency.run_benchmark(
         steps=120,
         demos=1,
-        utd=1,
+        seeds=2,
         eval_every=60,
         eval_episodes=1,
-        learning_starts=60,
+        overrides=tiny,
         progress=False,
         plot=tmp_path / "curve.png",
     )
     json.dumps(report)
-    assert [s for s, _ in report["curves"]["ours"]] == [0, 60, 120]
-    assert [s for s, _ in report["curves"]["sb3"]] == [0, 60, 120]
-    assert report["updates"] == 120 - 60 + 1
-    assert report["demo_transitions"] > 10
-    for key in ("success_at_budget", "sb3_success_at_budget"):
-        assert 0.0 <= report[key] <= 1.0
-    assert report["steps_to_90"] is None or report["steps_to_90"] <= 120
-    assert report["targets_met"]["steps_to_90"] == (report["steps_to_90"] is not None)
+    assert set(report["learners"]) == {"default", "rlpd", "sb3"}
+    default = report["learners"]["default"]
+    assert default["seeds"] == 2 and [p["seed"] for p in default["per_seed"]] == [0, 1]
+    assert [s for s, _ in default["curves"]["0"]] == [0, 60, 120]
+    assert [s for s, _ in report["learners"]["sb3"]["curves"]["1"]] == [0, 60, 120]
+    assert default["config"]["agent"]["hidden_dims"] == [16, 16]
+    # the paper's RLPD is stopped at the default learner's median wall clock (equal compute)
+    assert abs(report["rlpd_time_cap_s"] - default["median_wall_seconds"]) < 0.1
+    for p in report["learners"]["rlpd"]["per_seed"]:
+        assert p["env_steps"] <= 120 and (p["time_limited"] or p["env_steps"] == 120)
+    for summary in report["learners"].values():
+        for p in summary["per_seed"]:
+            assert 0.0 <= p["success_at_end"] <= 1.0 and p["cpu_seconds"] > 0
+    assert report["targets_met"]["median_steps_to_90"] == (report["median_steps_to_90"] is not None)
     assert (tmp_path / "curve.png").stat().st_size > 1000
     assert "steps to 90%" in sample_efficiency.format_table(report)

@@ -42,14 +42,20 @@ def _torch_batch(agent: RLPDAgent, batch: dict) -> dict:
     return agent._tensors(batch)
 
 
-def test_defaults_are_rlpd_and_serl():
-    cfg = RLPDConfig()
+def test_the_paper_preset_is_rlpd_and_the_default_keeps_its_networks():
+    from robolearn.learn.config import AGENT_PRESETS
+
+    cfg = AGENT_PRESETS["rlpd"]()
     assert cfg.num_critics == 10 and cfg.critic_subsample == 2 and cfg.critic_layer_norm
     assert cfg.utd_ratio == 20 and cfg.batch_size == 256 and cfg.demo_fraction == 0.5
     assert cfg.hidden_dims == (256, 256) and cfg.actor_lr == cfg.critic_lr == 3e-4
-    assert cfg.discount == 0.99 and cfg.tau == 0.005 and cfg.init_temperature == 1e-2
+    assert cfg.discount == 0.99 and cfg.tau == 0.005 and cfg.init_temperature == 1.0
+    assert cfg.n_step == 1 and cfg.bc_weight == 0.0
     assert cfg.split() == (128, 128)
     assert RLPDAgent(OBS, ACT, cfg).target_entropy == -1.5  # -|A|/2
+    ours = RLPDConfig()  # the project's default: RLPD's networks and batches
+    assert (ours.hidden_dims, ours.batch_size, ours.demo_fraction) == ((256, 256), 256, 0.5)
+    assert ours.critic_layer_norm and ours.tau == 0.005
 
 
 @pytest.mark.parametrize(

@@ -15,12 +15,13 @@ from robolearn.learn.learner import Learner
 importlib.import_module("mujoco")
 
 TINY = [
-    "--utd=1",
-    "--hidden=16,16",
-    "--batch-size=16",
-    "--critics=2",
-    "--eval-every=0",
-    "--eval-episodes=1",
+    "--set=agent.utd_ratio=1",
+    "--set=agent.n_step=1",
+    "--set=agent.hidden_dims=[16, 16]",
+    "--set=agent.batch_size=16",
+    "--set=agent.num_critics=2",
+    "--set=loop.eval_every=0",
+    "--set=loop.eval_episodes=1",
     "--no-progress",
 ]
 
@@ -43,8 +44,9 @@ def test_serl_from_the_sample_dataset(tmp_path, capsys, monkeypatch):
         "--task=pick_cube",
         "--demos=datasets/sample_pick_cube",
         "--steps=60",
-        "--learning-starts=30",
-        "--checkpoint-every=50",
+        "--set=loop.learning_starts=30",
+        "--set=loop.checkpoint_every=50",
+        "--set=env.action_mode=pose",
         f"--out={out}",
         *TINY,
     )
@@ -55,7 +57,7 @@ def test_serl_from_the_sample_dataset(tmp_path, capsys, monkeypatch):
     assert summary["online_transitions"] == 60
     assert [p["step"] for p in summary["curve"]] == [0, 60]
     assert json.loads((out / "summary.json").read_text()) == summary
-    for name in ("policy.safetensors", "learning_curve.png", "run.json"):
+    for name in ("policy.safetensors", "learning_curve.png", "config.yaml"):
         assert (out / name).is_file(), name
     assert list(out.glob("events.out.tfevents.*"))
     assert Learner.load(out / "checkpoints").env_steps == 60
@@ -68,12 +70,12 @@ def test_serl_with_expert_demos_and_a_simulated_operator(tmp_path, capsys):
         "--task=reach",
         "--demos=expert:1",
         "--steps=100",
-        "--learning-starts=50",
+        "--set=loop.learning_starts=50",
         "--intervene=scripted",
         "--intervene-patience=10",
         "--intervene-steps=10",
-        "--no-terminate-on-success",
-        "--init-temperature=0.001",
+        "--set=env.terminate_on_success=false",
+        "--set=agent.init_temperature=0.001",
         f"--out={tmp_path / 'run'}",
         *TINY,
     )
@@ -91,12 +93,15 @@ def test_serl_with_expert_demos_and_a_simulated_operator(tmp_path, capsys):
     ("args", "message"),
     [
         (["--task=reach", "--demos=datasets/sample_pick_cube"], "not 'reach'"),
-        (["--demos=datasets/sample_pick_cube", "--reward=dense"], "sparse reward"),
+        (["--demos=datasets/sample_pick_cube", "--set=env.reward=dense"], "sparse reward"),
         (["--demos=expert:x"], "integer N"),
         (["--demos=nowhere/at_all"], "no dataset here"),
-        (["--task=fly"], "unknown --task"),
-        (["--hidden=a,b"], "comma-separated"),
-        (["--init-temperature=0"], "--init-temperature must be positive"),
+        (["--task=fly"], "env.task 'fly'"),
+        (["--set=agent.hidden_dims=[a, b]"], "invalid literal"),
+        (["--set=agent.init_temperature=0"], "init_temperature must be positive"),
+        (["--set=agent.utd=3"], "unknown key 'agent.utd'"),
+        (["--env-kwargs=[1]"], "JSON object"),
+        (["--env=no.such.module:make"], "cannot import"),
         (["--intervene=scripted", "--intervene-steps=0", "--demos=expert:1", "--task=reach"], ""),
     ],
 )
@@ -108,7 +113,7 @@ def test_serl_argument_errors(tmp_path, capsys, args, message):
 def test_serl_refuses_to_overwrite_a_run_without_resume(tmp_path, capsys):
     torch.set_num_threads(1)
     out = tmp_path / "run"
-    args = ["--task=reach", "--steps=20", "--learning-starts=10", f"--out={out}", *TINY]
+    args = ["--task=reach", "--steps=20", "--set=loop.learning_starts=10", f"--out={out}", *TINY]
     code, first, err = _run(capsys, *args)
     assert code == 0, err
     code, _, err = _run(capsys, *args)
@@ -137,17 +142,14 @@ def test_serl_from_pixels_with_a_reward_classifier(tmp_path, capsys):
         "--task=pick_cube",
         "--demos=expert:1",
         "--steps=30",
-        "--learning-starts=20",
-        "--cameras",
-        "wrist",
-        "--image-size",
-        "32",
-        "32",
+        "--set=loop.learning_starts=20",
+        "--set=env.cameras=[wrist]",
+        "--set=env.image_size=[32, 32]",
         f"--reward-classifier={clf_path}",
-        "--no-terminate-on-success",
+        "--set=env.terminate_on_success=false",
         f"--out={out}",
-        *[a for a in TINY if not a.startswith("--batch-size")],
-        "--batch-size=8",
+        *TINY,
+        "--set=agent.batch_size=8",
     )
     assert code == 0, err
     assert summary["env_steps"] == 30 and summary["updates"] > 0
@@ -164,4 +166,4 @@ def test_serl_pixel_options_need_cameras(tmp_path, capsys):
         *TINY,
         f"--pretrained-encoder={tmp_path / 'x.safetensors'}",
     )
-    assert code == 2 and "--pretrained-encoder needs --cameras" in err
+    assert code == 2 and "--pretrained-encoder needs env.cameras" in err

@@ -54,7 +54,10 @@ def test_pearl_workflow_with_the_labelling_page(tmp_path, capsys):
     assert main([*train, "--learner", "awbc", "--dataset", str(target), "--epochs", "2"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["learner"] == "awbc" and 0.0 <= out["success_rate"] <= 1.0
-    rlpd = "--learner rlpd --steps 30 --utd 1 --eval-every 0 --hidden 16 16 --batch-size 16"
+    rlpd = (
+        "--learner rlpd --steps 30 --set agent.utd_ratio=1 --set loop.eval_every=0 "
+        "--set agent.hidden_dims=[16,16] --set agent.batch_size=16"
+    )
     assert main([*train, *rlpd.split(), "--dataset", str(target)]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["learner"] == "rlpd" and out["env_steps"] == 30 and out["updates"] > 0

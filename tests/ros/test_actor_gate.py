@@ -4,7 +4,6 @@ had); on the twin they are used, and the bound is reported either way."""
 
 from __future__ import annotations
 
-import gymnasium as gym
 import pytest
 import rclpy
 
@@ -15,9 +14,9 @@ from robolearn.ros.serl_wire import bytes_msg
 
 
 def _weights_msg(version: int):
-    import robolearn.envs  # noqa: F401
+    from robolearn.learn.config import EnvConfig
 
-    env = gym.make("robolearn/PandaReach-v0")
+    env = EnvConfig(task="reach").make()  # the actor node's env: the same default config
     config = RLPDConfig(hidden_dims=(16, 16), num_critics=2, seed=0)
     agent = RLPDAgent(env.observation_space, env.action_space, config)
     env.close()
@@ -36,7 +35,8 @@ def test_gate_on_streamed_weights(tmp_path, backend, limit, accepted):
     rclpy.init(context=context)
     try:
         node = SerlActorNode(
-            context=context, task="reach", backend=backend, certification=str(config)
+            context=context,
+            **{"env.task": "reach", "node.backend": backend, "node.certification": str(config)},
         )
         node._on_weights(_weights_msg(3))
         assert node.rejected_weights == (0 if accepted else 1)

@@ -24,15 +24,15 @@ from tests.ros.conftest import ros_env
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_LEARNER = [
-    "task:=reach",
-    "hidden_dims:=[32,32]",
-    "num_critics:=2",
-    "utd_ratio:=1",
-    "batch_size:=64",
-    "learning_starts:=100",
-    "publish_every:=10",
-    "checkpoint_every_s:=2.0",
-    "demos:=expert:1",
+    "env.task:=reach",
+    "agent.hidden_dims:=[32,32]",
+    "agent.num_critics:=2",
+    "agent.utd_ratio:=1",
+    "agent.batch_size:=64",
+    "loop.learning_starts:=100",
+    "node.publish_every:=10",
+    "node.checkpoint_every_s:=2.0",
+    "loop.demos:=expert:1",
 ]
 
 
@@ -95,12 +95,13 @@ def test_actors_and_learner_exchange_transitions_and_weights_across_a_learner_re
     try:
         for i in range(2):
             log = tmp_path / f"actor_{i}.log"
-            params = [f"actor_id:=a{i}", f"seed:={i}", "rate_hz:=50.0", "batch_size:=20"]
+            params = [f"node.actor_id:=a{i}", f"seed:={i}", "node.rate_hz:=50.0",
+                      "node.batch_size:=20", "env.task:=reach"]  # fmt: skip
             procs.append(_start("robolearn.ros.actor_node", params, log))
             logs.append((procs[-1], log))
         learner = _start(
             "robolearn.ros.learner_node",
-            [*TINY_LEARNER, f"checkpoint_dir:={ckpt}", f"log_dir:={logs_dir}"],
+            [*TINY_LEARNER, f"node.checkpoint_dir:={ckpt}", f"node.log_dir:={logs_dir}"],
             learner_log,
         )
         watched = [*logs, (learner, learner_log)]
@@ -182,7 +183,7 @@ def test_actors_and_learner_exchange_transitions_and_weights_across_a_learner_re
         monitor.latest.pop("serl_learner")
         learner = _start(
             "robolearn.ros.learner_node",
-            [*TINY_LEARNER, f"checkpoint_dir:={ckpt}", f"log_dir:={logs_dir}"],
+            [*TINY_LEARNER, f"node.checkpoint_dir:={ckpt}", f"node.log_dir:={logs_dir}"],
             learner_log,
         )
         watched = [*logs, (learner, learner_log)]
@@ -224,17 +225,17 @@ def test_actors_and_learner_exchange_transitions_and_weights_across_a_learner_re
 def test_learns_a_toy_task_across_processes(tmp_path: Path, monitor: Monitor):
     """A learner and an actor process on a toy numpy env: the success rate of the actor's
     training episodes (stochastic policy, weights over DDS) rises from ~0 to >= 80%."""
-    env = ["env:=tests.learn.toy_envs:PointGoalEnv",
-           """env_kwargs:='{"horizon": 20, "step_size": 0.2, "radius": 0.15}'"""]  # fmt: skip
+    env = ["env.id:=tests.learn.toy_envs:PointGoalEnv", "env.kwargs.horizon:=20",
+           "env.kwargs.step_size:=0.2", "env.kwargs.radius:=0.15"]  # fmt: skip
     learner_log, actor_log = tmp_path / "learner.log", tmp_path / "actor.log"
     learner = _start(
         "robolearn.ros.learner_node",
-        [*env, "hidden_dims:=[64,64]", "num_critics:=2", "utd_ratio:=2", "batch_size:=128",
-         "discount:=0.97", "learning_starts:=100", "publish_every:=20", "demos:=expert:10"],
+        [*env, "hidden_dims:=[64,64]", "agent.num_critics:=2", "utd_ratio:=2", "batch_size:=128",
+         "discount:=0.97", "loop.learning_starts:=100", "publish_every:=20", "demos:=expert:10"],
         learner_log,
     )  # fmt: skip
     actor = _start(
-        "robolearn.ros.actor_node", [*env, "rate_hz:=100.0", "batch_size:=10"], actor_log
+        "robolearn.ros.actor_node", [*env, "node.rate_hz:=100.0", "node.batch_size:=10"], actor_log
     )
     watched = [(learner, learner_log), (actor, actor_log)]
     try:
