@@ -16,8 +16,7 @@ from typing import Any
 
 from robolearn.config import ConfigError, to_dict
 from robolearn.config import load as load_tree
-from robolearn.learn.config import TWIN_TASKS as TASKS
-from robolearn.learn.config import EnvConfig, LoopConfig
+from robolearn.learn.config import EnvConfig, LoopConfig, twin_tasks
 from robolearn.learn.rlpd import RLPDConfig
 
 
@@ -126,10 +125,11 @@ class DemoConfig:
     arena: ArenaStageConfig = field(default_factory=ArenaStageConfig)
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ConfigError(f"demo task {self.task!r}: choose one of {', '.join(TASKS)}")
-        if self.pearl.source not in TASKS:
-            raise ConfigError(f"pearl.source {self.pearl.source!r}: choose one of {TASKS}")
+        tasks = twin_tasks()
+        if self.task not in tasks:
+            raise ConfigError(f"demo task {self.task!r}: choose one of {', '.join(tasks)}")
+        if self.pearl.source not in tasks:
+            raise ConfigError(f"pearl.source {self.pearl.source!r}: choose one of {tasks}")
         if self.pearl.source == self.task:
             raise ConfigError("pearl.source must differ from the demo task (a cross-task transfer)")
         if self.serl.env_steps < 1 or self.record.episodes < 1:

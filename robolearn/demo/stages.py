@@ -4,7 +4,6 @@ result for the report."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
@@ -169,18 +168,17 @@ def pearl_transfer(config: DemoConfig, out: Path, progress: bool = True) -> dict
     """`robolearn pearl collect / label / transfer / reward / train`: source preferences
     transferred to the demo's task by CPA, an RRL reward on them, RLPD on that reward."""
     from robolearn.data.store import EpisodeStore
-    from robolearn.learn.config import LoopConfig
-    from robolearn.learn.train import train_rlpd
+    from robolearn.learn.config import EnvConfig, LoopConfig, TrainConfig
     from robolearn.preference.collect import collect_varied
     from robolearn.preference.evaluation import strict_accuracy
     from robolearn.preference.labeller import ScriptedLabellerConfig, label_returns
     from robolearn.preference.pipeline import (
         fit_reward,
         label_dataset,
-        reward_demos,
+        train_on_reward,
         transfer,
     )
-    from robolearn.preference.reward import LearnedRewardWrapper, RewardModelConfig
+    from robolearn.preference.reward import RewardModelConfig
 
     pc = config.pearl
     _fresh(out)
@@ -220,29 +218,22 @@ def pearl_transfer(config: DemoConfig, out: Path, progress: bool = True) -> dict
         dense = np.asarray(store.array("reward_dense")[:n])
     correlation = float(np.corrcoef(reward(states, acts), dense)[0, 1])
 
+    train = TrainConfig(
+        env=EnvConfig(task=config.task, action_mode=pc.action_mode),
+        agent=pc.agent,
+        loop=LoopConfig(
+            env_steps=pc.rlpd_steps, eval_every=pc.eval_every, eval_episodes=pc.eval_episodes
+        ),
+        seed=config.seed,
+    )
+
     def train_on(reward_model: Any, name: str) -> Any:
-        """The training default on ``reward_model`` (online steps and the target dataset as
-        prior data, both rewarded by it); success is the twin's own predicate."""
-        env = LearnedRewardWrapper(
-            _make_env(
-                config.task,
-                reward_type="dense",
-                terminate_on_success=False,
-                action_mode=pc.action_mode,
-            ),
-            reward_model,
-        )
-        try:
-            return train_rlpd(
-                env, demos=reward_demos(target, env, reward_model), total_steps=pc.rlpd_steps,
-                config=dataclasses.replace(pc.agent, seed=config.seed), seed=config.seed,
-                eval_every=pc.eval_every, eval_episodes=pc.eval_episodes,
-                learning_starts=min(LoopConfig().learning_starts, pc.rlpd_steps // 2),
-                checkpoint=out / f"{name}.safetensors", log_dir=out / "logs" / name,
-                progress=progress,
-            )  # fmt: skip
-        finally:
-            env.close()
+        """The training default on ``reward_model``: the same learner, budget and prior data
+        (the target dataset rewarded by it) for the transferred and the oracle labels."""
+        return train_on_reward(
+            config.task, reward_model, dataset=target, config=train, progress=progress,
+            checkpoint=out / f"{name}.safetensors", log_dir=out / "logs" / name,
+        )  # fmt: skip
 
     result = train_on(reward, "policy")
     oracle: dict[str, Any] | None = None

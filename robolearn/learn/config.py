@@ -26,7 +26,14 @@ from robolearn.config import ConfigError, option
 from robolearn.learn.device import DEVICES
 from robolearn.learn.rlpd import RLPDConfig
 
-TWIN_TASKS = ("reach", "pick_cube", "peg_insert")  # checked against robolearn.envs.ENV_IDS
+ENV_BACKENDS = ("twin", "ros")
+
+
+def twin_tasks() -> list[str]:
+    """The twin tasks: the names in the task registry (`robolearn.sim.tasks.TASKS`)."""
+    from robolearn.sim.tasks import TASKS
+
+    return TASKS.names()
 
 
 @dataclass(kw_only=True)
@@ -40,6 +47,11 @@ class EnvConfig:
         "overrides task.",
     )
     kwargs: dict[str, Any] = option({}, "Keyword arguments for the env (gym.make / callable).")
+    backend: str = option(
+        "twin",
+        "Twin tasks: where the task runs: twin (MuJoCo in this process) or ros (any robot "
+        "bridge over ROS 2: the real arm, or a twin bridge; robolearn.envs.ros_env).",
+    )
     action_mode: str = option(
         "position",
         "Twin tasks: the policy's actions (position: dx dy dz gripper, tool held down; "
@@ -67,9 +79,9 @@ class EnvConfig:
         self.cameras = tuple(str(c) for c in self.cameras)
         self.image_size = tuple(int(x) for x in self.image_size)
         self.obs_keys = tuple(str(k) for k in self.obs_keys)
-        if not self.id and self.task not in TWIN_TASKS:
+        if not self.id and self.task not in twin_tasks():
             raise ConfigError(
-                f"env.task {self.task!r}: a twin task is one of {', '.join(TWIN_TASKS)} "
+                f"env.task {self.task!r}: a twin task is one of {', '.join(twin_tasks())} "
                 "(or give env.id, a gymnasium id)"
             )
         if self.action_mode not in ACTION_MODES:
@@ -78,6 +90,10 @@ class EnvConfig:
             )
         if self.reward not in ("sparse", "dense"):
             raise ConfigError(f"env.reward {self.reward!r}: sparse or dense")
+        if self.backend not in ENV_BACKENDS:
+            raise ConfigError(f"env.backend {self.backend!r}: one of {', '.join(ENV_BACKENDS)}")
+        if self.backend == "ros" and self.cameras:
+            raise ConfigError("env.backend=ros has no camera images yet; use env.cameras=[]")
         if len(self.image_size) != 2:
             raise ConfigError(f"env.image_size must be [H, W], got {list(self.image_size)}")
 
@@ -107,6 +123,10 @@ class EnvConfig:
             "action_mode": self.action_mode,
             **self.kwargs,
         }
+        if self.backend == "ros":
+            from robolearn.envs.ros_env import RosRobotEnv
+
+            return RosRobotEnv(self.task, **kwargs)
         if self.cameras:
             kwargs.update(cameras=self.cameras, image_size=self.image_size)
         return make_env(self.name, kwargs)

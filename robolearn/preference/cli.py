@@ -147,7 +147,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import robolearn.envs  # noqa: F401
     from robolearn.envs import ENV_IDS
     from robolearn.preference.offline import AWBCConfig, evaluate_policy, train_awbc
-    from robolearn.preference.reward import LearnedReward, LearnedRewardWrapper
+    from robolearn.preference.reward import LearnedReward
 
     reward = LearnedReward.load(args.reward) if args.reward else None
     if args.learner == "awbc":
@@ -162,8 +162,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     from robolearn.config import ConfigError, from_arguments, to_yaml
     from robolearn.learn.config import train_config
-    from robolearn.learn.train import train_rlpd
-    from robolearn.preference.pipeline import reward_demos
+    from robolearn.preference.pipeline import train_on_reward
 
     try:  # the training tree of `robolearn train serl`: one set of defaults
         config = from_arguments(
@@ -171,8 +170,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             args,
             {
                 "env.task": args.task,
-                "env.reward": "dense",  # replaced by the learned reward below
-                "env.terminate_on_success": False,
                 "loop.env_steps": args.steps,
                 "seed": args.seed,
             },
@@ -183,17 +180,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(to_yaml(config), end="")
         return 0
-    env = config.env.make()
-    if reward is not None:
-        env = LearnedRewardWrapper(env, reward)
-    demos = reward_demos(args.dataset, env, reward) if args.dataset else None
-    loop = config.loop
-    result = train_rlpd(
-        env, demos=demos, total_steps=loop.env_steps, config=config.effective_agent(),
-        seed=config.seed, eval_every=loop.eval_every, eval_episodes=loop.eval_episodes,
-        learning_starts=min(loop.learning_starts, loop.env_steps // 2),
-        checkpoint=args.checkpoint, device=config.device,
-    )  # fmt: skip
+    result = train_on_reward(
+        args.task, reward, dataset=args.dataset, config=config, checkpoint=args.checkpoint
+    )
     print(json.dumps({"learner": "rlpd", **result.as_dict()}))
     return 0
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,6 +65,12 @@ class ReportProfile:
     awbc: AWBCConfig = field(default_factory=AWBCConfig)
     alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
     policy_eval_episodes: int = 10
+    # RLPD policies (the training default) on the RRL reward of the transferred labels and on
+    # one fitted to oracle labels (the target pairs' true preferences), same budget, at flip 0,
+    # for these task pairs: the transfer's share of the oracle's success.
+    rlpd_pairs: list[tuple[str, str]] = field(default_factory=list)
+    rlpd_steps: int = 15_000
+    rlpd_eval_episodes: int = 20
     seed: int = 0
 
 
@@ -80,6 +87,9 @@ PROFILES: dict[str, ReportProfile] = {
         reward_epochs=20,
         awbc=AWBCConfig(epochs=3),
         policy_eval_episodes=1,
+        rlpd_pairs=[("reach", "pick_cube")],
+        rlpd_steps=200,
+        rlpd_eval_episodes=1,
     ),
     "full": ReportProfile(
         task_pairs=[
@@ -94,6 +104,7 @@ PROFILES: dict[str, ReportProfile] = {
         policy_flips=[0.0, 0.3],
         episodes=30,
         awbc=AWBCConfig(epochs=100, beta=0.2),
+        rlpd_pairs=[("reach", "pick_cube"), ("pick_cube", "reach")],
     ),
 }
 
@@ -166,6 +177,7 @@ def run_report(
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     policy_rows: list[dict[str, Any]] = []
+    rlpd_rows: list[dict[str, Any]] = []
     true_policy: dict[str, tuple[float, float]] = {}
     rng = np.random.default_rng(prof.seed)
     for source_name, target_name in prof.task_pairs:
@@ -237,6 +249,11 @@ def run_report(
                     f" (r={row['bt_correlation']:.2f})",
                     flush=True,
                 )
+            if flip == 0.0 and (source_name, target_name) in prof.rlpd_pairs:
+                rlpd_rows.append(
+                    _rlpd_vs_oracle(prof, source_name, target_name, target, result, truth,
+                                    models["rrl"], out / "rlpd", progress)
+                )  # fmt: skip
             if flip in prof.policy_flips:
                 env = gym.make(ENV_IDS[target_name.rstrip("*")])
                 try:
@@ -263,6 +280,7 @@ def run_report(
         | {"awbc": asdict(prof.awbc)},
         "transfer": rows,
         "policy": policy_rows,
+        "rlpd": rlpd_rows,
         "wall_seconds": time.perf_counter() - start,
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -270,6 +288,57 @@ def run_report(
     (out / "report.md").write_text(render_markdown(report))
     _plots(report, out)
     return report
+
+
+def _rlpd_vs_oracle(
+    prof: ReportProfile,
+    source_name: str,
+    target_name: str,
+    target: Path,
+    result: Any,
+    truth: np.ndarray,
+    transferred: Any,
+    out: Path,
+    progress: bool,
+) -> dict[str, Any]:
+    """RLPD on the transferred labels' RRL reward and on an oracle-label RRL reward (the same
+    target pairs labelled by their true returns), same learner, budget and seed."""
+    from robolearn.learn.config import LoopConfig, TrainConfig
+    from robolearn.preference.pipeline import train_on_reward
+
+    task = target_name.rstrip("*")
+    tp = result.target_pairs
+    oracle_batch = PreferenceBatchData(
+        result.target_data.states,
+        result.target_data.actions,
+        tp,
+        truth.astype(np.float32),
+        np.ones(len(tp), np.float32),
+    )
+    oracle, _ = train_reward_model(
+        oracle_batch, RewardModelConfig(type="rrl", epochs=prof.reward_epochs, seed=prof.seed)
+    )
+    config = TrainConfig(
+        loop=LoopConfig(
+            env_steps=prof.rlpd_steps,
+            eval_every=0,
+            eval_episodes=prof.rlpd_eval_episodes,
+        ),
+        seed=prof.seed,
+    )
+    row: dict[str, Any] = {"source": source_name, "target": target_name, "steps": prof.rlpd_steps}
+    for name, model in (("transferred", transferred), ("oracle", oracle)):
+        trained = train_on_reward(
+            task, model, dataset=target, config=config,
+            checkpoint=out / f"{source_name}_{task}_{name}.safetensors",
+        )  # fmt: skip
+        row[f"{name}_success"] = trained.final_success_rate
+        row[f"{name}_wall_s"] = trained.wall_seconds
+    o = row["oracle_success"]
+    row["success_ratio"] = row["transferred_success"] / o if o > 0 else math.nan
+    if progress:
+        print(f"    RLPD policy success, transferred vs oracle labels: {row}", flush=True)
+    return row
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -300,6 +369,21 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f" {p['true_reward_success']:.2f} / {p['true_reward_return']:.1f} |"
                 f" {p['rrl_success']:.2f} / {p['rrl_return']:.1f} |"
                 f" {p['bt_success']:.2f} / {p['bt_return']:.1f} |"
+            )
+    if report.get("rlpd"):
+        lines += [
+            "",
+            "RLPD policy success (the training default, same budget) on the RRL reward of the"
+            " transferred labels and of oracle labels (the same pairs' true preferences):",
+            "",
+            "| source -> target | env steps | transferred | oracle | ratio |",
+            "|---|---|---|---|---|",
+        ]
+        for r in report["rlpd"]:
+            lines.append(
+                f"| {r['source']} -> {r['target']} | {r['steps']} |"
+                f" {r['transferred_success']:.2f} | {r['oracle_success']:.2f} |"
+                f" {r['success_ratio']:.2f} |"
             )
     return "\n".join(lines) + "\n"
 

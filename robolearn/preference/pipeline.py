@@ -185,3 +185,50 @@ def reward_demos(dataset: str | Path, env: Any, reward: LearnedReward | None) ->
             if "reward_dense" in store.schema:
                 demos.reward[:n] = np.asarray(store.array("reward_dense")[:n])
     return demos
+
+
+def train_on_reward(
+    task: str,
+    reward: LearnedReward | None,
+    *,
+    dataset: str | Path | None,
+    config: Any,
+    progress: bool = False,
+    checkpoint: str | Path | None = None,
+    log_dir: str | Path | None = None,
+) -> Any:
+    """RLPD (the training tree ``config``, a `robolearn.learn.config.TrainConfig`) on ``task``
+    with ``reward`` in place of the env's (None: the true dense reward) and ``dataset`` as prior
+    data rewarded the same way; episodes run their full length (the learned reward, not the
+    success, says what is good), success is the task's own predicate. Returns the
+    `robolearn.learn.train.TrainResult`. The policy of `robolearn pearl train`, of the demo's
+    PEARL stage and of `robolearn pearl report`."""
+    import dataclasses
+
+    from robolearn.learn.train import train_rlpd
+    from robolearn.preference.reward import LearnedRewardWrapper
+
+    env_config = dataclasses.replace(
+        config.env, task=task, reward="dense", terminate_on_success=False
+    )
+    env = env_config.make()
+    if reward is not None:
+        env = LearnedRewardWrapper(env, reward)
+    loop = config.loop
+    try:
+        return train_rlpd(
+            env,
+            demos=reward_demos(dataset, env, reward) if dataset is not None else None,
+            total_steps=loop.env_steps,
+            config=config.effective_agent(),
+            seed=config.seed,
+            eval_every=loop.eval_every,
+            eval_episodes=loop.eval_episodes,
+            learning_starts=min(loop.learning_starts, loop.env_steps // 2),
+            checkpoint=checkpoint,
+            log_dir=log_dir,
+            progress=progress,
+            device=config.device,
+        )
+    finally:
+        env.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -180,3 +181,44 @@ def test_keeps_the_previous_checkpoint_and_ignores_partial_ones(tmp_path):
 def test_load_without_a_checkpoint_says_so(tmp_path):
     with pytest.raises(CheckpointError, match="no complete learner checkpoint"):
         Learner.load(tmp_path)
+
+
+def test_a_checkpoint_of_another_env_or_config_is_refused_naming_the_difference(tmp_path):
+    """Resuming into another task's spaces or another agent config stops with a message that
+    says what differs (it used to fail half way with a tensor size mismatch)."""
+    learner = _learner(learning_starts=10)
+    learner.add(_rollout(PointGoalEnv(), 40, seed=1))
+    learner.update(1)
+    learner.save(tmp_path)
+    other = PointGoalEnv(dict_obs=True)  # another observation layout
+    with pytest.raises(CheckpointError, match="observations of another env"):
+        Learner.load(tmp_path, observation_space=other.observation_space)
+    wide = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    with pytest.raises(CheckpointError, match=r"actions of shape \(2,\)"):
+        Learner.load(tmp_path, action_space=wide)
+    changed = RLPDConfig(**{**CONFIG, "num_critics": 2}, seed=3)
+    with pytest.raises(CheckpointError, match="num_critics: 4 -> 2"):
+        Learner.load(tmp_path, expected_config=changed)
+    same = RLPDConfig(**CONFIG, seed=11)  # the seed is not what a run learns
+    assert Learner.load(tmp_path, expected_config=same).env_steps == 40
+
+
+def test_nstep_targets_sum_rewards_until_the_episode_ends():
+    """The learner's n-step batches: rewards summed with gamma^k, the bootstrap discount gamma^m
+    of the m steps used, stopping at terminations, truncations and breaks in the buffer."""
+    env = PointGoalEnv()
+    buffer = ReplayBuffer(env.observation_space, env.action_space, 20)
+    s = [np.array([i, 0, 0, 0], np.float32) for i in range(5)]
+    for t in range(4):  # a 4-step episode ending in success
+        buffer.add(s[t], [0, 0], float(t == 3), s[t + 1], t == 3, False)
+    u = [np.array([i, 1, 0, 0], np.float32) for i in range(4)]
+    for t in range(3):  # a 3-step episode cut by the time limit
+        buffer.add(u[t], [0, 0], 0.5, u[t + 1], False, t == 2)
+    b = buffer.nstep_batch(np.arange(7), 3, 0.9)
+    np.testing.assert_allclose(b["reward"], [0, 0.81, 0.9, 1, 1.355, 0.95, 0.5], rtol=1e-6)
+    np.testing.assert_allclose(b["discount"], [0.729, 0.729, 0.81, 0.9, 0.729, 0.81, 0.9])
+    assert b["terminated"].tolist() == [False, True, True, True, False, False, False]
+    assert b["next_obs"][""][:, 0].tolist() == [3, 4, 4, 4, 3, 3, 3]
+    one = buffer.nstep_batch(np.arange(7), 1, 0.9)
+    np.testing.assert_allclose(one["reward"], buffer.reward[:7])
+    assert np.allclose(one["discount"], 0.9)

@@ -74,5 +74,7 @@ def test_report_quick_profile(tmp_path, capsys):
     assert rows[0.0]["rrl_correlation"] > 0.3
     assert all(np.isfinite(r["bt_accuracy"]) for r in rows.values())
     assert report["policy"] and "rrl_success" in report["policy"][0]
+    (rlpd,) = report["rlpd"]  # RLPD on transferred vs oracle labels (a smoke budget here)
+    assert {"transferred_success", "oracle_success", "success_ratio"} <= set(rlpd)
     assert (tmp_path / "pearl_report.png").stat().st_size > 0
     assert "| reach -> pick_cube | 0.3 |" in (tmp_path / "report.md").read_text()
