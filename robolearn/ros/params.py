@@ -97,13 +97,29 @@ def config_parameters(config: Any) -> dict[str, tuple[Any, str]]:
 
 def parameter_file_tree(config: Any) -> dict[str, Any]:
     """A config tree as a ``ros__parameters`` mapping (nested, as ROS reads dotted names):
-    unset optional values (None) and empty free-form sections are left out, since a parameter
-    file cannot say "none" (the node's default is then the dataclass's)."""
+    unset optional values (None), empty lists and empty free-form sections are left out, since a
+    parameter file cannot give them a type (rclpy refuses to declare them from a file); the
+    node's value is then the dataclass default, which must be the same (checked)."""
+    defaults = flatten(type(config)())
 
-    def prune(node: Any) -> Any:
-        if isinstance(node, dict):
-            out = {k: prune(v) for k, v in node.items() if v is not None}
-            return {k: v for k, v in out.items() if v != {}}
-        return node
+    def prune(node: Any, prefix: str = "") -> Any:
+        if not isinstance(node, dict):
+            return node
+        out = {}
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if value is None or (isinstance(value, list) and not value):
+                if defaults.get(name, value) not in (None, [], value):
+                    raise ValueError(
+                        f"{name}: an empty value cannot go into a parameter file while the "
+                        f"default is {defaults[name]!r}"
+                    )
+                continue
+            value = prune(value, name + ".")
+            if value != {}:
+                out[key] = value
+        return out
+
+    return prune(to_dict(config))
 
     return prune(to_dict(config))
