@@ -47,6 +47,11 @@ def _coerce(template: Any, value: Any, key: str) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true or false, got {value!r}")
         return value
+    if isinstance(template, int | float) and isinstance(value, str):
+        try:  # YAML 1.1 reads 3e-5 (no dot) as a string
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
     if isinstance(template, int | float) and (
         isinstance(value, bool) or not isinstance(value, int | float)
     ):

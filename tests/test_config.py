@@ -115,7 +115,8 @@ def test_train_serl_learner_node_and_demo_agree(capsys):
 
     demo = load_config("default")
     assert to_dict(demo.serl.agent) == default_agent
-    assert to_dict(demo.pearl.agent) == default_agent
+    pearl = dict(default_agent, bc_prior_steps=0)  # varied-quality prior data: no BC anchor
+    assert to_dict(demo.pearl.agent) == pearl
     assert demo.serl.learning_starts == printed["loop"]["learning_starts"]
     assert demo.serl.action_mode == printed["env"]["action_mode"]
     actor = {k: v for k, (v, _) in actor_node.PARAMETERS.items()}
@@ -151,3 +152,9 @@ def test_the_api_default_normalises_observations():
     box = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
     agent = RLPDAgent(box, gym.spaces.Box(-1, 1, (2,), np.float32), device="cpu")
     assert agent.needs_observation_stats
+
+
+def test_exponent_without_a_dot_is_a_number():
+    """YAML 1.1 reads ``3e-5`` as a string; a float field takes it as the number it is."""
+    c = load(Outer(), None, ["inner.rate=3e-5"])
+    assert c.inner.rate == 3e-5

@@ -95,7 +95,10 @@ class PearlConfig:
     reward_epochs: int = 200
     rlpd_steps: int = 15000
     action_mode: str = field(default_factory=_default_action_mode)
-    agent: RLPDConfig = field(default_factory=_agent)
+    # The training default without the BC anchor of online rows: the prior data here are
+    # varied-quality episodes (noisy and random ones too), whose BC policy is not worth keeping
+    # close to; the Q-filtered BC of demo rows stays.
+    agent: RLPDConfig = field(default_factory=lambda: _agent(bc_prior_steps=0))
     oracle: bool = True  # also train on oracle labels: the transfer's ratio to it
     eval_every: int = 2500
     eval_episodes: int = 20
@@ -170,7 +173,7 @@ def _quick() -> DemoConfig:
             segment_length=20,
             reward_epochs=60,
             rlpd_steps=3000,
-            agent=_agent(hidden_dims=(128, 128), batch_size=128, utd_ratio=1),
+            agent=_agent(hidden_dims=(128, 128), batch_size=128, utd_ratio=1, bc_prior_steps=0),
             oracle=False,
             eval_every=1000,
             eval_episodes=5,

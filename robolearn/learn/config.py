@@ -53,9 +53,9 @@ class EnvConfig:
         "bridge over ROS 2: the real arm, or a twin bridge; robolearn.envs.ros_env).",
     )
     action_mode: str = option(
-        "position",
-        "Twin tasks: the policy's actions (position: dx dy dz gripper, tool held down; "
-        "position_yaw: + yaw; pose: all 7 axes).",
+        "position_yaw",
+        "Twin tasks: the policy's actions (position_yaw: dx dy dz dyaw gripper, roll and pitch "
+        "held tool-down; position: without yaw; pose: all 7 axes).",
     )
     reward: str = option("sparse", "Twin tasks: sparse (1 on success) or dense.")
     terminate_on_success: bool = option(True, "Twin tasks: end an episode at success.")
@@ -254,6 +254,7 @@ def _paper_rlpd() -> RLPDConfig:
         actor_critics=None,
         bc_weight=0.0,
         bc_filter=False,
+        bc_prior_steps=0,
     )
 
 

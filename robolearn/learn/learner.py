@@ -200,6 +200,9 @@ class Learner:
         agent, cfg = self.agent, self.agent.config
         if agent.needs_observation_stats:
             agent.fit_observation_stats(_stats_sample(self.online, self.demos, agent.encoder.keys))
+        if agent.needs_bc_prior and self.demos is not None:
+            loss = agent.fit_bc_prior(self.demos.batch(np.arange(len(self.demos))))
+            log.info("BC prior fitted on %d demo transitions (loss %.4f)", len(self.demos), loss)
         g = cfg.utd_ratio
         n_online, n_demo = cfg.split() if self.demos is not None else (cfg.batch_size, 0)
         demos = self.demos if n_demo > 0 else None  # demo_fraction 0: plain online batches

@@ -17,6 +17,7 @@ is the same task recorded with other seeds. Results: ``report.json``, ``report.m
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -319,6 +320,8 @@ def _rlpd_vs_oracle(
         oracle_batch, RewardModelConfig(type="rrl", epochs=prof.reward_epochs, seed=prof.seed)
     )
     config = TrainConfig(
+        # varied-quality prior data: no BC anchor of the online rows (as the demo's PEARL stage)
+        agent=dataclasses.replace(TrainConfig().agent, bc_prior_steps=0),
         loop=LoopConfig(
             env_steps=prof.rlpd_steps,
             eval_every=0,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from robolearn.demo.config import load_config
@@ -13,7 +15,7 @@ def test_profiles_differ_where_the_budget_does():
     assert default.task == "pick_cube" and quick.task == "reach"
     # the default profile trains with the training defaults, the same as `train serl`
     assert default.serl.agent == AGENT_PRESETS["default"]()
-    assert default.pearl.agent == AGENT_PRESETS["default"]()
+    assert default.pearl.agent == dataclasses.replace(AGENT_PRESETS["default"](), bc_prior_steps=0)
     assert default.record.episodes == 20
     assert quick.serl.env_steps < default.serl.env_steps
 

@@ -247,3 +247,26 @@ def test_checkpoint_round_trip_continues_identically(tmp_path):
         f.write(b"not a checkpoint")
     with pytest.raises(Exception):  # noqa: B017 - safetensors' own error type
         clone.load(tmp_path / "bad.safetensors")
+
+
+def test_bc_prior_is_fitted_on_the_demos_starts_the_actor_and_is_checkpointed(tmp_path):
+    """bc_prior_steps: a frozen BC policy fitted on the demos when learning starts; the actor
+    starts from it, the BC term pulls online rows towards it, checkpoints keep it."""
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(64, 6)).astype(np.float32)
+    demo_action = np.tanh(obs[:, :3]).astype(np.float32)  # a smooth expert to imitate
+    demos = {"obs": {"state": obs}, "action": demo_action, "reward": np.zeros(64, np.float32),
+             "terminated": np.zeros(64, bool)}  # fmt: skip
+    cfg = RLPDConfig(hidden_dims=(32, 32), batch_size=16, utd_ratio=1, bc_prior_steps=300)
+    agent = RLPDAgent(OBS, ACT, cfg, device="cpu")
+    agent.fit_observation_stats({"state": obs})
+    assert agent.needs_bc_prior
+    loss = agent.fit_bc_prior(demos)
+    assert loss < 0.1 and not agent.needs_bc_prior
+    start = agent.act({"state": obs}, deterministic=True)
+    assert np.mean(np.square(start - demo_action)) < 0.05  # the actor starts from the prior
+    path = agent.save(tmp_path / "a.safetensors")
+    other = RLPDAgent(OBS, ACT, cfg, device="cpu")
+    other.load(path)
+    for p, q in zip(agent.bc_prior.parameters(), other.bc_prior.parameters(), strict=True):
+        assert torch.equal(p, q)
