@@ -428,6 +428,35 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The per-seed table and each learner's median curve as Markdown (for BENCHMARKS.md)."""
+
+    def fmt(x: Any) -> str:
+        return "never" if x is None else f"{x:.0f}"
+
+    lines = [
+        "| learner | seed | steps to 90 % | success at end | env steps | wall s | CPU s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, s in report["learners"].items():
+        for p in s["per_seed"]:
+            capped = " (time cap)" if p["time_limited"] else ""
+            lines.append(
+                f"| {name} | {p['seed']} | {fmt(p['steps_to_90'])} | {p['success_at_end']:.2f} |"
+                f" {p['env_steps']}{capped} | {p['wall_seconds']:.0f} | {p['cpu_seconds']:.0f} |"
+            )
+        lines.append(
+            f"| **{name}** | median | **{fmt(s['median_steps_to_90'])}** |"
+            f" **{s['median_success_at_end']:.2f}** | | {s['median_wall_seconds']:.0f} |"
+            f" {s['median_cpu_seconds']:.0f} |"
+        )
+    lines += ["", "Median success over seeds at each evaluation:", ""]
+    for name, s in report["learners"].items():
+        curve = ", ".join(f"{step // 1000}k {rate:.2f}" for step, rate in s["median_curve"])
+        lines.append(f"- {name}: {curve}")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="robolearn bench sample-efficiency", description=__doc__.split("\n\n")[0]
@@ -459,6 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--plot", type=Path, default=Path("out/bench/sample_efficiency.png"), help="curves PNG"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    parser.add_argument(
+        "--markdown", type=Path, default=None, help="also write the per-seed table as Markdown"
+    )
     return parser
 
 
@@ -480,6 +512,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         plot=args.plot,
     )
     common.emit_report(report, json_only=args.json, out=args.out, table=format_table)
+    if args.markdown is not None:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(markdown(report) + "\n")
     return 0
 
 

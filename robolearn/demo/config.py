@@ -50,11 +50,12 @@ class RecordConfig:
 class SerlConfig:
     """Stage 2: `serl_learner` and `serl_actor` processes; stop at ``env_steps``."""
 
-    env_steps: int = 30000
+    env_steps: int = 15000  # the training default's budget (BENCHMARKS.md, sample efficiency)
     actors: int = 1
     # Env steps per second per actor: at most what the learner can update at agent.utd_ratio,
-    # or the learner falls behind and forgets owed updates (0: as fast as the env allows).
-    actor_rate_hz: float = 25.0
+    # or the learner falls behind and forgets owed updates (0: as fast as the env allows). One
+    # core does about 25 env steps/s of the default's updates (4 critic steps of 2 critics).
+    actor_rate_hz: float = 20.0
     actor_batch_size: int = 50
     action_mode: str = field(default_factory=_default_action_mode)
     learning_starts: int = field(default_factory=_default_learning_starts)

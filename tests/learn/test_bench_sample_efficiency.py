@@ -53,3 +53,5 @@ def test_tiny_run_report_and_plot(tmp_path):
     assert report["targets_met"]["median_steps_to_90"] == (report["median_steps_to_90"] is not None)
     assert (tmp_path / "curve.png").stat().st_size > 1000
     assert "steps to 90%" in sample_efficiency.format_table(report)
+    table = sample_efficiency.markdown(report)
+    assert "| **default** | median |" in table and "| sb3 | 1 |" in table
