@@ -23,6 +23,7 @@ holds per-seed curves, wall and CPU seconds, the medians, and a PNG of the curve
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
@@ -200,6 +201,29 @@ def run_sb3(
 
 
 def _job(spec: dict[str, Any]) -> dict[str, Any]:
+    runs_dir = spec.pop("runs_dir", None)
+    if runs_dir is not None:
+        path = Path(runs_dir) / f"{spec['learner']}_seed{spec['seed']}.json"
+        if path.exists():
+            saved = json.loads(path.read_text())
+            if saved.get("spec") == _comparable(spec):
+                return saved["result"]
+            log.warning("%s was run with another setting; running it again", path)
+        result = json.loads(json.dumps(_run_job(dict(spec))))  # as a reuse would read it
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"spec": _comparable(spec), "result": result}))
+        tmp.replace(path)
+        return result
+    return _run_job(spec)
+
+
+def _comparable(spec: dict[str, Any]) -> dict[str, Any]:
+    """The part of a job's spec that decides its result (progress printing does not)."""
+    return json.loads(json.dumps({k: v for k, v in spec.items() if k != "progress"}))
+
+
+def _run_job(spec: dict[str, Any]) -> dict[str, Any]:
     learner = spec.pop("learner")
     if learner == "sb3":
         spec.pop("demos", None)
@@ -315,10 +339,13 @@ def run_benchmark(
     overrides: Sequence[str] = (),
     progress: bool = True,
     plot: Path | None = None,
+    runs_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Run every (learner, seed); ``time_cap`` (seconds) stops the ``rlpd`` runs, by default at
     the median wall clock of the ``default`` runs (equal compute). ``overrides`` are dotted
-    ``--set`` items applied to every RLPD learner's tree."""
+    ``--set`` items applied to every RLPD learner's tree. With ``runs_dir`` each finished run is
+    saved there as it ends and a rerun with the same settings reuses it (an interrupted
+    benchmark resumes)."""
     unknown = sorted(set(learners) - set(LEARNERS))
     if unknown:
         raise ValueError(f"unknown learner(s) {unknown}; known: {', '.join(LEARNERS)}")
@@ -332,6 +359,7 @@ def run_benchmark(
         "action_mode": action_mode,
         "overrides": list(overrides),
         "progress": progress,
+        "runs_dir": None if runs_dir is None else str(runs_dir),
     }
 
     def specs(names: Sequence[str], cap: float | None) -> list[dict[str, Any]]:
@@ -489,6 +517,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     parser.add_argument(
+        "--runs", type=Path, default=None, metavar="DIR",
+        help="save each finished run in DIR as it ends; a rerun reuses those with equal settings",
+    )  # fmt: skip
+    parser.add_argument(
         "--markdown", type=Path, default=None, help="also write the per-seed table as Markdown"
     )
     return parser
@@ -510,6 +542,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides=args.set,
         progress=not args.no_progress,
         plot=args.plot,
+        runs_dir=args.runs,
     )
     common.emit_report(report, json_only=args.json, out=args.out, table=format_table)
     if args.markdown is not None:

@@ -101,6 +101,9 @@ class PearlConfig:
     # close to; the Q-filtered BC of demo rows stays.
     agent: RLPDConfig = field(default_factory=lambda: _agent(bc_prior_steps=0))
     oracle: bool = True  # also train on oracle labels: the transfer's ratio to it
+    # the transferred- and oracle-label learners side by side, one core each (1: one after the
+    # other in the demo's process)
+    processes: int = 2
     eval_every: int = 2500
     eval_episodes: int = 20
 

@@ -55,3 +55,29 @@ def test_tiny_run_report_and_plot(tmp_path):
     assert "steps to 90%" in sample_efficiency.format_table(report)
     table = sample_efficiency.markdown(report)
     assert "| **default** | median |" in table and "| sb3 | 1 |" in table
+
+
+def test_runs_dir_saves_each_run_and_a_rerun_reuses_it(tmp_path, monkeypatch):
+    tiny = ["agent.hidden_dims=[16, 16]", "agent.batch_size=16", "loop.learning_starts=30"]
+    kwargs = dict(
+        steps=60, demos=1, seeds=1, learners=["default"], eval_every=60, eval_episodes=1,
+        overrides=tiny, progress=False, runs_dir=tmp_path / "runs",
+    )  # fmt: skip
+    first = sample_efficiency.run_benchmark(**kwargs)
+    saved = tmp_path / "runs" / "default_seed0.json"
+    assert json.loads(saved.read_text())["spec"]["steps"] == 60
+
+    def no_training(**_):
+        raise AssertionError("a saved run with equal settings was trained again")
+
+    monkeypatch.setattr(sample_efficiency, "run_rlpd", no_training)
+    again = sample_efficiency.run_benchmark(**kwargs)
+    assert again["learners"]["default"]["curves"] == first["learners"]["default"]["curves"]
+    # another setting is not taken from the saved run
+    kwargs["steps"] = 90
+    try:
+        sample_efficiency.run_benchmark(**kwargs)
+    except AssertionError as err:
+        assert "trained again" in str(err)
+    else:
+        raise AssertionError("a run saved with steps=60 was reused for steps=90")
