@@ -39,6 +39,7 @@ class SafetyLimits:
     max_translation_step: float
     max_rotation_step: float
     max_ee_speed: float
+    max_ee_angular_speed: float
     joint_margin: float
     joint_margin_stiffness: float
     watchdog_timeout: float
@@ -166,7 +167,13 @@ def _check_consistency(source: str, cell: CellLimits) -> None:
         raise LimitsError(f"{source}: robot.home_joint_positions must lie inside the joint margins")
     if np.any(safety.workspace_min >= safety.workspace_max):
         raise LimitsError(f"{source}: safety.workspace_min must be below safety.workspace_max")
-    for key in ("max_translation_step", "max_rotation_step", "max_ee_speed", "watchdog_timeout"):
+    for key in (
+        "max_translation_step",
+        "max_rotation_step",
+        "max_ee_speed",
+        "max_ee_angular_speed",
+        "watchdog_timeout",
+    ):
         if getattr(safety, key) <= 0:
             raise LimitsError(f"{source}: safety.{key} must be positive")
     col = cell.collision

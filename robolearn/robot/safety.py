@@ -1,8 +1,9 @@
 """The safety layer every backend sends its targets through.
 
 It validates targets (shape, NaN/inf, unit quaternion), clips them into the workspace box and
-the tilt cone, limits each step relative to the *measured* pose (SERL's reference limiting),
-replaces targets by a hold when the arm moves too fast, holds the pose when the command stream
+the tilt cone and then limits each step relative to the *measured* pose (SERL's reference
+limiting, in SERL's order: every step is bounded wherever the arm is measured), replaces
+targets by a hold when the TCP moves or turns too fast, holds the pose when the command stream
 goes stale (watchdog), pushes joints away from their limits, and latches an e-stop that refuses
 every command until `reset_estop()`.
 """
@@ -99,37 +100,41 @@ class SafetyLayer:
 
     def clip_to_workspace(self, pos: np.ndarray, quat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Clip a position into the box and an orientation into the tilt cone."""
-        pos = np.clip(pos, self.box_min, self.box_max)
-        max_tilt = self.limits.safety.max_tilt
+        return np.clip(pos, self.box_min, self.box_max), self.clip_tilt(quat)
+
+    def tilt(self, quat: np.ndarray) -> float:
+        """Angle between the tool axis of ``quat`` and the nominal (tool-down) axis."""
         axis = quat_to_mat(quat)[:, 2]
-        tilt = float(np.arccos(np.clip(axis @ self._nominal_axis, -1.0, 1.0)))
+        return float(np.arccos(np.clip(axis @ self._nominal_axis, -1.0, 1.0)))
+
+    def clip_tilt(self, quat: np.ndarray) -> np.ndarray:
+        """``quat`` with its tool axis rotated back onto the tilt cone's rim if it lies outside."""
+        max_tilt = self.limits.safety.max_tilt
+        tilt = self.tilt(quat)
         if tilt > max_tilt:
             # Rotate the tool axis back onto the cone's rim about the axis normal to both.
+            axis = quat_to_mat(quat)[:, 2]
             normal = np.cross(axis, self._nominal_axis)
             norm = float(np.linalg.norm(normal))
             normal = normal / norm if norm > 1e-9 else np.array([1.0, 0.0, 0.0])
             quat = quat_mul(rotvec_to_quat(normal * (tilt - max_tilt)), quat)
-        return pos, quat
+        return quat
 
     def hold_target(self, state: RobotState) -> CartesianTarget:
-        """Hold the measured pose (clipped into the workspace)."""
-        pos, quat = self.clip_to_workspace(state.ee_pos, quat_normalize(state.ee_quat))
+        """Hold the measured pose; measured outside the workspace (or the tilt cone), a bounded
+        step back towards it, never a jump onto its boundary."""
+        pos, quat = self.bound(state.ee_pos, quat_normalize(state.ee_quat), state)
         return CartesianTarget(pos, quat)
 
-    def filter(self, target: CartesianTarget, state: RobotState) -> CartesianTarget:
-        """Make `target` safe relative to the measured `state`; also feeds the watchdog."""
-        if self.estopped:
-            raise EStopError(f"e-stop latched ({self._estop_reason}); call recover() first")
-        pos, quat = self.validate(target)
+    def bound(
+        self, pos: np.ndarray, quat: np.ndarray, state: RobotState
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Clip (position, unit quaternion) into the workspace and the tilt cone, then limit the
+        step from the measured pose (SERL's order): every result is within
+        ``max_translation_step`` / ``max_rotation_step`` of where the arm is measured, wherever
+        that is; inside the workspace it is also inside the box."""
         s = self.limits.safety
-        speed = float(np.linalg.norm(state.ee_twist[:3]))
-        self._last_command_time = state.timestamp
-        self._hold = None
-        if speed > s.max_ee_speed:
-            log.warning("TCP speed %.3f m/s above %.3f m/s: holding pose", speed, s.max_ee_speed)
-            return self.hold_target(state)
-        # Reference limiting relative to the measured pose, then the box (which only shortens
-        # the step while the measured pose is inside the box).
+        pos, quat = self.clip_to_workspace(pos, quat)
         step = pos - state.ee_pos
         dist = float(np.linalg.norm(step))
         if dist > s.max_translation_step:
@@ -139,7 +144,32 @@ class SafetyLayer:
         angle = float(np.linalg.norm(rel))
         if angle > s.max_rotation_step:
             quat = quat_mul(current, rotvec_to_quat(rel * (s.max_rotation_step / angle)))
-        pos, quat = self.clip_to_workspace(pos, quat)
+            if self.tilt(current) <= s.max_tilt:
+                # The shortened turn's tool axis can bulge out of the cone when yaw changes too.
+                quat = self.clip_tilt(quat)
+        return pos, quat
+
+    def filter(self, target: CartesianTarget, state: RobotState) -> CartesianTarget:
+        """Make `target` safe relative to the measured `state`; also feeds the watchdog."""
+        if self.estopped:
+            raise EStopError(f"e-stop latched ({self._estop_reason}); call recover() first")
+        pos, quat = self.validate(target)
+        s = self.limits.safety
+        speed = float(np.linalg.norm(state.ee_twist[:3]))
+        spin = float(np.linalg.norm(state.ee_twist[3:6]))
+        self._last_command_time = state.timestamp
+        self._hold = None
+        if speed > s.max_ee_speed:
+            log.warning("TCP speed %.3f m/s above %.3f m/s: holding pose", speed, s.max_ee_speed)
+            return self.hold_target(state)
+        if spin > s.max_ee_angular_speed:
+            log.warning(
+                "TCP angular speed %.3f rad/s above %.3f rad/s: holding pose",
+                spin,
+                s.max_ee_angular_speed,
+            )
+            return self.hold_target(state)
+        pos, quat = self.bound(pos, quat, state)
         return CartesianTarget(pos, quat)
 
     def watchdog(self, state: RobotState, target: CartesianTarget) -> CartesianTarget:

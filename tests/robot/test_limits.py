@@ -212,7 +212,14 @@ def test_negative_scalar(raw, tmp_path, section, key):
 
 
 @pytest.mark.parametrize(
-    "key", ["max_translation_step", "max_rotation_step", "max_ee_speed", "watchdog_timeout"]
+    "key",
+    [
+        "max_translation_step",
+        "max_rotation_step",
+        "max_ee_speed",
+        "max_ee_angular_speed",
+        "watchdog_timeout",
+    ],
 )
 def test_zero_where_positive_needed(raw, tmp_path, key):
     path = _modified(tmp_path, raw, "safety", key, 0.0)

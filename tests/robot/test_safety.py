@@ -133,10 +133,14 @@ def test_small_step_passes_unchanged(safety):
 @pytest.mark.parametrize("direction", [(1, 0, 0), (0, -1, 0), (0, 0, 1), (1, 1, -1), (-3, 2, 5)])
 def test_far_target_is_limited_to_the_translation_step(safety, direction):
     direction = np.asarray(direction, dtype=float) / np.linalg.norm(direction)
-    out = safety.filter(target(HOME_POS + 5.0 * direction), make_state())
+    goal = HOME_POS + 5.0 * direction
+    out = safety.filter(target(goal), make_state())
     step = out.position - HOME_POS
     np.testing.assert_allclose(np.linalg.norm(step), S.max_translation_step, rtol=1e-12)
-    np.testing.assert_allclose(step / np.linalg.norm(step), direction, atol=1e-12)
+    # towards the goal as clipped into the box (clip, then limit)
+    toward = np.clip(goal, BOX_MIN, BOX_MAX) - HOME_POS
+    np.testing.assert_allclose(step / np.linalg.norm(step), toward / np.linalg.norm(toward),
+                               atol=1e-12)  # fmt: skip
     assert quat_angle(out.quat, DOWN_QUAT) < 1e-12
 
 
@@ -196,9 +200,9 @@ def test_target_beyond_a_wall_is_clipped_onto_it(safety, measured, goal, expecte
     np.testing.assert_allclose(out.position, expected, atol=1e-12)
 
 
-def test_measured_pose_outside_the_box_is_pulled_back_in(safety):
+def test_measured_pose_outside_the_box_is_pulled_back_in_by_one_step(safety):
     out = safety.filter(target([0.9, 0.0, 0.3]), make_state(pos=[0.8, 0.0, 0.3]))
-    np.testing.assert_allclose(out.position, [0.75, 0.0, 0.3], atol=1e-12)
+    np.testing.assert_allclose(out.position, [0.8 - S.max_translation_step, 0.0, 0.3], atol=1e-12)
 
 
 # --- tilt cone -----------------------------------------------------------------------------------
@@ -259,10 +263,21 @@ def test_fast_tcp_holds_the_measured_pose(safety):
     assert quat_angle(out.quat, measured_quat) < 1e-12
 
 
-def test_speed_just_below_the_limit_and_fast_rotation_are_not_held(safety):
-    state = make_state(lin_vel=(0.0, 0.99 * S.max_ee_speed, 0.0), ang_vel=(5.0, 0.0, 0.0))
+def test_speeds_just_below_the_limits_are_not_held(safety):
+    state = make_state(
+        lin_vel=(0.0, 0.99 * S.max_ee_speed, 0.0), ang_vel=(0.99 * S.max_ee_angular_speed, 0, 0)
+    )
     out = safety.filter(target(HOME_POS + [0.005, 0.0, 0.0]), state)
     np.testing.assert_allclose(out.position, HOME_POS + [0.005, 0.0, 0.0], atol=1e-15)
+
+
+def test_fast_rotation_holds_the_measured_pose(safety):
+    """The TCP's angular speed is limited too (only the linear speed was)."""
+    measured_quat = yawed(0.3)
+    state = make_state(quat=measured_quat, ang_vel=(0.0, 0.0, 1.01 * S.max_ee_angular_speed))
+    out = safety.filter(target(HOME_POS + [0.005, 0.0, 0.0], yawed(0.35)), state)
+    np.testing.assert_array_equal(out.position, HOME_POS)
+    assert quat_angle(out.quat, measured_quat) < 1e-12
 
 
 # --- watchdog ------------------------------------------------------------------------------------
@@ -304,12 +319,45 @@ def test_watchdog_holds_the_then_measured_pose(safety):
     assert safety.watchdog_expired(t1 + timeout + eps)
 
 
-def test_watchdog_hold_is_clipped_into_the_workspace(safety):
+def test_watchdog_hold_outside_the_workspace_is_a_bounded_step_back(safety):
+    """Measured outside the box and the cone, the hold steps back towards them by at most one
+    reference-limited step (it was the box's corner: an 11 cm jump, about 220 N at 2000 N/m)."""
     safety.filter(target(HOME_POS), make_state(t=0.0))
-    outside = make_state(pos=[0.8, 0.4, 0.0], quat=tilted(1.2), t=1.0)
+    measured, measured_quat = np.array([0.8, 0.4, 0.0]), tilted(1.2)
+    outside = make_state(pos=measured, quat=measured_quat, t=1.0)
     hold = safety.watchdog(outside, target(HOME_POS))
-    np.testing.assert_allclose(hold.position, [0.75, 0.30, 0.015])
-    np.testing.assert_allclose(tilt(hold.quat), S.max_tilt, atol=1e-9)
+    step = hold.position - measured
+    assert np.linalg.norm(step) <= S.max_translation_step + 1e-12
+    corner = np.array([0.75, 0.30, 0.015])
+    np.testing.assert_allclose(step / np.linalg.norm(step), (corner - measured) / np.linalg.norm(
+        corner - measured))  # fmt: skip
+    assert quat_angle(hold.quat, measured_quat) <= S.max_rotation_step + 1e-12
+    assert tilt(hold.quat) < tilt(measured_quat)
+
+
+def test_hold_inside_the_workspace_is_the_measured_pose(safety):
+    quat = yawed(0.2)
+    hold = safety.hold_target(make_state(pos=[0.5, 0.1, 0.2], quat=quat))
+    np.testing.assert_array_equal(hold.position, [0.5, 0.1, 0.2])
+    assert quat_angle(hold.quat, quat) < 1e-12
+
+
+@pytest.mark.parametrize(
+    "measured", [[0.9, 0.0, 0.3], [0.45, -0.6, 0.3], [0.45, 0.0, -0.05], [0.1, 0.5, 0.6]]
+)
+def test_every_commanded_step_is_bounded_when_the_arm_is_measured_outside_the_box(
+    safety, measured
+):
+    """Clip, then limit: a target inside the box far from an arm measured outside it moved the
+    arm by the whole distance to the box (reference limiting came first, the clip undid it)."""
+    state = make_state(pos=measured)
+    for goal in ([0.45, 0.0, 0.3], [0.75, 0.3, 0.45], [0.25, -0.3, 0.015], measured):
+        out = safety.filter(target(goal), state)
+        assert np.linalg.norm(out.position - state.ee_pos) <= S.max_translation_step + 1e-12
+        # and the step never leads further out of the box than the arm already is
+        outside = np.maximum(BOX_MIN - out.position, 0) + np.maximum(out.position - BOX_MAX, 0)
+        was = np.maximum(BOX_MIN - state.ee_pos, 0) + np.maximum(state.ee_pos - BOX_MAX, 0)
+        assert np.linalg.norm(outside) <= np.linalg.norm(was) + 1e-12
 
 
 def test_rejected_command_does_not_feed_the_watchdog(safety):
