@@ -345,9 +345,7 @@ def test_hold_inside_the_workspace_is_the_measured_pose(safety):
 @pytest.mark.parametrize(
     "measured", [[0.9, 0.0, 0.3], [0.45, -0.6, 0.3], [0.45, 0.0, -0.05], [0.1, 0.5, 0.6]]
 )
-def test_every_commanded_step_is_bounded_when_the_arm_is_measured_outside_the_box(
-    safety, measured
-):
+def test_every_commanded_step_is_bounded_when_the_arm_is_measured_outside_the_box(safety, measured):
     """Clip, then limit: a target inside the box far from an arm measured outside it moved the
     arm by the whole distance to the box (reference limiting came first, the clip undid it)."""
     state = make_state(pos=measured)
