@@ -31,6 +31,9 @@ class Robot(abc.ABC):
     safety: SafetyLayer
     # True for backends whose time only passes in `advance()` (the twin); hardware runs by itself.
     simulated: ClassVar[bool] = False
+    # True for backends whose methods may be called from several threads at once (internal
+    # locks): a long call (reset's move home) then runs beside the bridge's state loop.
+    thread_safe: ClassVar[bool] = False
 
     @abc.abstractmethod
     def connect(self) -> None:

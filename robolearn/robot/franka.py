@@ -594,6 +594,8 @@ CONTROLS: dict[str, type[_Control]] = {"async": _AsyncControl, "torque": _Torque
 class FrankaRobot(Robot):
     """A Franka arm (and Franka Hand) through pylibfranka; see the module docstring."""
 
+    thread_safe = True  # robot I/O under self._io, safety state under self._lock
+
     def __init__(self, config: FrankaConfig | None = None) -> None:
         self.config = config or FrankaConfig()
         if self.config.mode not in CONTROLS:

@@ -7,6 +7,13 @@ Subscribes `cartesian_target` and `gripper_command`. Services `reset`, `arm`, `d
 `estop`, `recover` (std_srvs/Trigger). Commands are refused unless armed; every accepted target
 passes the backend's safety layer.
 
+`estop` and `disarm` are served at any moment: they have their own callback group and latch
+without waiting for the lock a long call holds, and `main()` spins a multi-threaded executor,
+so an e-stop reaches the arm while `reset` moves it home (the move ends at the latch). A
+thread-safe backend (`Robot.thread_safe`: the Franka) resets beside the state loop, which keeps
+publishing. A robot-loop error leaves the bridge in ERROR (diagnostics) and `arm` refused until
+`recover` has the loop running again; a failed gripper command is reported, not fatal.
+
 The twin runs in a loop thread: in `clock_mode: wall` paced to wall-clock time times
 `real_time_factor`; in `clock_mode: sim` it publishes `/clock` and runs as fast as it can
 (or at `real_time_factor` if > 0), for tests with `use_sim_time`.
@@ -14,6 +21,7 @@ The twin runs in a loop thread: in `clock_mode: wall` paced to wall-clock time t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -26,8 +34,9 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.context import Context
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Bool, Float64, Float64MultiArray, MultiArrayDimension
@@ -117,23 +126,27 @@ class RobotBridge(Node):
         }
         self.create_subscription(PoseStamped, "cartesian_target", self._on_target, qos.COMMAND)
         self.create_subscription(Float64, "gripper_command", self._on_gripper, qos.COMMAND)
-        for name, handler in (
-            ("reset", self._srv_reset),
-            ("arm", self._srv_arm),
-            ("disarm", self._srv_disarm),
-            ("estop", self._srv_estop),
-            ("recover", self._srv_recover),
+        # estop/disarm never wait behind a long call (reset, recover): groups of their own.
+        urgent, long_calls = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
+        for name, handler, group in (
+            ("reset", self._srv_reset, long_calls),
+            ("arm", self._srv_arm, None),
+            ("disarm", self._srv_disarm, urgent),
+            ("estop", self._srv_estop, urgent),
+            ("recover", self._srv_recover, long_calls),
         ):
-            self.create_service(Trigger, name, handler)
+            self.create_service(Trigger, name, handler, callback_group=group)
         self.create_timer(1.0, self._publish_diagnostics)
+        self._resetting = threading.Event()
+        self._estops = 0  # e-stop service calls
+        self._loop_error: str | None = None
 
         with self._lock:
             self.robot.connect()
             self._reset_task()
         self._publish_armed()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="robot_bridge_loop", daemon=True)
-        self._thread.start()
+        self._start_loop()
         self.get_logger().info(
             f"robot_bridge up: backend={p['backend']} task={p['task'] or '-'}"
             f" clock={p['clock_mode']} publish_hz={p['publish_hz']} armed={self._armed}"
@@ -176,6 +189,20 @@ class RobotBridge(Node):
         self._seed += 1
 
     # --- the loop thread ----------------------------------------------------------------------
+    def _start_loop(self) -> None:
+        self._loop_error = None
+        self._thread = threading.Thread(target=self._loop, name="robot_bridge_loop", daemon=True)
+        self._thread.start()
+
+    @property
+    def loop_running(self) -> bool:
+        """False once the state loop died (``loop_error`` says why) until `recover` restarts it."""
+        return self._thread.is_alive() and self._loop_error is None
+
+    @property
+    def loop_error(self) -> str | None:
+        return self._loop_error
+
     def _loop(self) -> None:
         p = self.params
         period = 1.0 / float(p["publish_hz"])
@@ -200,10 +227,10 @@ class RobotBridge(Node):
                         else {}
                     )
             except Exception as err:  # noqa: BLE001 - a dead loop must say why
-                self.get_logger().error(f"robot loop stopped: {err}")
-                with self._lock:
-                    self.robot.safety.estop(f"robot loop error: {err}")
-                    self._armed = False
+                self._loop_error = f"{type(err).__name__}: {err}"
+                self.get_logger().error(f"robot loop stopped: {self._loop_error}")
+                self.robot.safety.estop(f"robot loop error: {self._loop_error}")
+                self._armed = False
                 self._publish_armed()
                 return
             stamp = self._stamp(state.timestamp)
@@ -252,6 +279,9 @@ class RobotBridge(Node):
         if not self._armed:
             self._reject("not armed (call the 'arm' service)")
             return
+        if self._resetting.is_set():
+            self._reject("resetting: commands resume when the reset is done")
+            return
         try:
             target = codecs.target_from_pose(msg)
             with self._lock:
@@ -266,28 +296,47 @@ class RobotBridge(Node):
         try:
             with self._lock:
                 self.robot.gripper(GripperCommand(width=float(msg.data)))
-        except (UnsafeCommandError, EStopError) as err:
-            self._reject(str(err))
+        except Exception as err:  # noqa: BLE001 - a gripper fault is reported, never fatal
+            self._reject(f"gripper command failed: {err}")
 
     # --- services -----------------------------------------------------------------------------
     def _srv_reset(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
         if not self.robot.simulated and not self._armed:
             res.success, res.message = False, "arm first: reset moves the real arm home"
             return res
+        if not self.loop_running:
+            res.success, res.message = False, f"robot loop stopped ({self._loop_error}): recover"
+            return res
+        # A thread-safe backend moves home beside the state loop (which keeps publishing); an
+        # e-stop or disarm meanwhile latches without this lock and ends the move.
+        lock = contextlib.nullcontext() if self.robot.thread_safe else self._lock
+        estops = self._estops
+        self._resetting.set()
         try:
-            with self._lock:
+            with lock:
                 self.robot.reset()
                 self._reset_task()
         except Exception as err:  # noqa: BLE001 - reported to the caller
             res.success, res.message = False, f"reset failed: {err}"
             return res
+        finally:
+            self._resetting.clear()
+            if self._estops != estops:  # a reset that recovers (the twin's) must not clear it
+                self.robot.safety.estop("estop service during reset")
         res.success, res.message = True, f"reset (next seed {self._seed})"
         return res
 
     def _srv_arm(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        if not self.loop_running:
+            res.success = False
+            res.message = f"robot loop stopped ({self._loop_error}); call 'recover'"
+            return res
         if self.robot.safety.estopped:
             res.success = False
             res.message = f"e-stop latched ({self.robot.safety.estop_reason}); call 'recover'"
+            return res
+        if self._resetting.is_set():
+            res.success, res.message = False, "resetting: arm when the reset is done"
             return res
         with self._lock:
             self.robot.hold()
@@ -296,20 +345,32 @@ class RobotBridge(Node):
         res.success, res.message = True, "armed: commands are accepted"
         return res
 
+    def _hold_if_free(self) -> None:
+        """Hold the pose unless a long call holds the lock (it ends at the latch/disarm)."""
+        if self._lock.acquire(timeout=0.2):
+            try:
+                self.robot.hold()
+            except Exception as err:  # noqa: BLE001 - the latch already stopped commands
+                self.get_logger().warning(f"hold failed: {err}")
+            finally:
+                self._lock.release()
+
     def _srv_disarm(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
-        with self._lock:
-            self._armed = False
-            self.robot.hold()
+        self._armed = False
         self._publish_armed()
+        if self._resetting.is_set() and not self.robot.simulated:
+            # a real arm's move home is motion the operator no longer allows
+            self.robot.safety.estop("disarmed during reset")
+        self._hold_if_free()
         res.success, res.message = True, "disarmed: holding pose, commands refused"
         return res
 
     def _srv_estop(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
-        with self._lock:
-            self.robot.safety.estop("estop service")
-            self._armed = False
-            self.robot.hold()
+        self._estops += 1
+        self.robot.safety.estop("estop service")  # a flag: no lock, served at any moment
+        self._armed = False
         self._publish_armed()
+        self._hold_if_free()
         res.success, res.message = True, "e-stop latched: call 'recover', then 'arm'"
         return res
 
@@ -320,6 +381,9 @@ class RobotBridge(Node):
         except Exception as err:  # noqa: BLE001 - reported to the caller
             res.success, res.message = False, f"recover failed: {err}"
             return res
+        if not self._thread.is_alive() and not self._stop.is_set():
+            self._start_loop()
+            self.get_logger().info("robot loop restarted")
         res.success, res.message = True, "recovered: call 'arm' to accept commands"
         return res
 
@@ -329,14 +393,17 @@ class RobotBridge(Node):
 
     def _publish_diagnostics(self) -> None:
         safety = self.robot.safety
+        loop = self._loop_error and f"robot loop stopped: {self._loop_error}"
         status = DiagnosticStatus(
-            level=DiagnosticStatus.ERROR if safety.estopped else DiagnosticStatus.OK,
+            level=DiagnosticStatus.ERROR if safety.estopped or loop else DiagnosticStatus.OK,
             name="robolearn/robot_bridge",
-            message=safety.estop_reason or ("armed" if self._armed else "disarmed"),
+            message=loop or safety.estop_reason or ("armed" if self._armed else "disarmed"),
             hardware_id=self.params["backend"],
         )
         values = {
             "armed": self._armed,
+            "loop_running": self.loop_running,
+            "resetting": self._resetting.is_set(),
             "estopped": safety.estopped,
             "rejected_commands": self._rejected,
             "last_reject_reason": self._last_reject_reason,
@@ -387,6 +454,14 @@ def objects_from_task_state(msg: Float64MultiArray) -> dict[str, np.ndarray]:
     return out
 
 
+def make_executor(node: RobotBridge) -> Executor:
+    """The bridge's executor: two threads, so e-stop and disarm (their own callback group) are
+    served while a long call (reset, recover) runs in the other."""
+    executor = MultiThreadedExecutor(num_threads=2, context=node.context)
+    executor.add_node(node)
+    return executor
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console script `robot_bridge` (`--ros-args -p backend:=twin ...`)."""
     args = list(sys.argv if argv is None else argv)
@@ -396,10 +471,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     node = None
     try:
         node = RobotBridge()
-        # One thread: all callbacks share the node's default mutually exclusive group, so a
-        # second thread never ran two at once, and the thread-pool hand-off delayed each one.
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
+        executor = make_executor(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -1,0 +1,193 @@
+"""The bridge serves e-stop and disarm at any moment, survives a gripper fault, and does not
+pretend to run when its state loop died: in-process over DDS, with the executor `main()` uses.
+
+A real arm's reset is a move home of several seconds that ends when the e-stop latches
+(`FrankaRobot.reset` polls the latch). The twin's reset is instant, so these tests give the twin
+bridge a reset that behaves like the Franka's: it runs until the latch (or 20 s) and, like
+`FrankaRobot`, it is declared thread-safe, so it runs beside the state loop."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from std_msgs.msg import Float64
+from std_srvs.srv import Trigger
+
+from robolearn.robot.safety import EStopError
+from robolearn.ros import codecs, qos
+from robolearn.ros.robot_bridge import RobotBridge, make_executor
+
+LONG_MOVE_S = 20.0
+
+
+class Rig:
+    """A twin bridge spun by `make_executor` and a probe node in its own executor."""
+
+    def __init__(self) -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.bridge = RobotBridge(context=self.context, task="reach", publish_hz=100.0)
+        self.probe = rclpy.create_node("probe", context=self.context)
+        self.joint_states = 0
+        self.probe.create_subscription(codecs.JointState, "joint_states", self._count, qos.SENSOR)
+        self.gripper_pub = self.probe.create_publisher(Float64, "gripper_command", qos.COMMAND)
+        self.clients = {
+            name: self.probe.create_client(Trigger, name)
+            for name in ("reset", "arm", "disarm", "estop", "recover")
+        }
+        self.spin_errors: list[BaseException] = []
+        self.executors = [make_executor(self.bridge), SingleThreadedExecutor(context=self.context)]
+        self.executors[1].add_node(self.probe)
+        self.threads = [
+            threading.Thread(target=self._spin, args=(e,), daemon=True) for e in self.executors
+        ]
+        for t in self.threads:
+            t.start()
+        for name, client in self.clients.items():
+            assert client.wait_for_service(timeout_sec=30), f"service {name} never appeared"
+
+    def _count(self, _msg: Any) -> None:
+        self.joint_states += 1
+
+    def _spin(self, executor: Any) -> None:
+        try:
+            executor.spin()
+        except ExternalShutdownException:
+            pass
+        except Exception as err:  # noqa: BLE001 - a callback raised out of the executor
+            self.spin_errors.append(err)
+
+    def call_async(self, name: str) -> Any:
+        return self.clients[name].call_async(Trigger.Request())
+
+    def call(self, name: str, timeout: float = 30.0) -> Trigger.Response:
+        future = self.call_async(name)
+        wait_for(future.done, timeout, f"the {name} service's answer")
+        return future.result()
+
+    def close(self) -> None:
+        for executor in self.executors:
+            executor.shutdown(timeout_sec=1.0)
+        self.probe.destroy_node()
+        self.bridge.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    r = Rig()
+    yield r
+    r.close()
+
+
+def test_estop_is_served_while_a_reset_moves_the_arm_and_state_keeps_publishing(rig: Rig):
+    robot = rig.bridge.robot
+    started = threading.Event()
+
+    def long_move_home(joint_positions: Any = None) -> Any:
+        started.set()
+        deadline = time.monotonic() + LONG_MOVE_S
+        while time.monotonic() < deadline:
+            if robot.safety.estopped:
+                raise EStopError(f"e-stop latched ({robot.safety.estop_reason})")
+            time.sleep(0.01)
+        return robot.observe()
+
+    robot.reset = long_move_home
+    robot.thread_safe = True  # as FrankaRobot declares
+    assert rig.call("arm").success
+    reset = rig.call_async("reset")
+    assert started.wait(30), "the reset never started"
+    # the state loop is not blocked by the reset
+    before = rig.joint_states
+    wait_for(lambda: rig.joint_states > before + 5, 10, "joint_states during the reset")
+    # targets are refused while resetting; the e-stop is answered while the move runs
+    assert not rig.call("arm").success
+    answer = rig.call("estop", timeout=10)
+    assert answer.success
+    wait_for(reset.done, 10, "the reset's answer")
+    assert not reset.result().success and "e-stop" in reset.result().message
+    assert robot.safety.estopped and not rig.bridge.armed
+    refused = rig.call("arm")
+    assert not refused.success and "e-stop" in refused.message
+    assert not rig.spin_errors
+
+
+def test_disarm_during_a_real_arms_reset_ends_the_move(rig: Rig):
+    robot = rig.bridge.robot
+    started = threading.Event()
+
+    def long_move_home(joint_positions: Any = None) -> Any:
+        started.set()
+        deadline = time.monotonic() + LONG_MOVE_S
+        while time.monotonic() < deadline:
+            if robot.safety.estopped:
+                raise EStopError(f"e-stop latched ({robot.safety.estop_reason})")
+            time.sleep(0.01)
+        return robot.observe()
+
+    robot.reset = long_move_home
+    robot.thread_safe = True
+    robot.simulated = False  # a real arm: only an armed bridge resets it; disarm stops it
+    assert not rig.call("reset").success  # disarmed: refused
+    assert rig.call("arm").success
+    reset = rig.call_async("reset")
+    assert started.wait(30)
+    assert rig.call("disarm", timeout=10).success
+    wait_for(reset.done, 10, "the reset's answer")
+    assert not reset.result().success and "disarmed during reset" in reset.result().message
+
+
+def test_a_dead_state_loop_refuses_arm_until_recover_runs_it_again(rig: Rig):
+    robot = rig.bridge.robot
+    real_observe = robot.observe
+    fail = threading.Event()
+
+    def observe() -> Any:
+        if fail.is_set():
+            fail.clear()
+            raise RuntimeError("driver lost the robot state")
+        return real_observe()
+
+    robot.observe = observe
+    fail.set()
+    wait_for(lambda: not rig.bridge.loop_running, 10, "the loop to die")
+    assert "driver lost the robot state" in rig.bridge.loop_error
+    refused = rig.call("arm")
+    assert not refused.success and "robot loop stopped" in refused.message
+    assert rig.call("recover").success
+    assert rig.bridge.loop_running
+    before = rig.joint_states
+    wait_for(lambda: rig.joint_states > before + 5, 10, "joint_states after recover")
+    assert rig.call("arm").success
+    assert not rig.spin_errors
+
+
+def test_a_gripper_fault_is_reported_and_the_bridge_keeps_serving(rig: Rig):
+    robot = rig.bridge.robot
+
+    def faulty_gripper(command: Any) -> None:
+        raise RuntimeError("the previous gripper command failed: grasp failed")
+
+    robot.gripper = faulty_gripper
+    assert rig.call("arm").success
+    rig.gripper_pub.publish(Float64(data=0.02))
+    wait_for(lambda: "gripper command failed" in rig.bridge._last_reject_reason, 10,
+             "the gripper fault reported")  # fmt: skip
+    assert not rig.spin_errors
+    assert rig.call("disarm").success  # still serving
