@@ -172,7 +172,12 @@ def pearl_transfer(config: DemoConfig, out: Path, progress: bool = True) -> dict
     from robolearn.preference.collect import collect_varied
     from robolearn.preference.evaluation import strict_accuracy
     from robolearn.preference.labeller import ScriptedLabellerConfig, label_returns
-    from robolearn.preference.pipeline import fit_reward, label_dataset, transfer
+    from robolearn.preference.pipeline import (
+        fit_reward,
+        label_dataset,
+        train_on_rewards,
+        transfer,
+    )
     from robolearn.preference.reward import RewardModelConfig
 
     pc = config.pearl
@@ -222,7 +227,7 @@ def pearl_transfer(config: DemoConfig, out: Path, progress: bool = True) -> dict
         seed=config.seed,
     )
 
-    runs = [(reward_path, "policy")]
+    rewards = {"policy": reward_path}
     if pc.oracle:
         # The same learner and budget on a reward fitted to the target's true preferences:
         # what the transfer's labels are worth against perfect ones.
@@ -237,25 +242,20 @@ def pearl_transfer(config: DemoConfig, out: Path, progress: bool = True) -> dict
             out=out / "oracle_reward.safetensors",
             progress=progress,
         )
-        runs.append((out / "oracle_reward.safetensors", "oracle_policy"))
-    jobs = [
-        {
-            "task": config.task, "reward": str(path), "dataset": str(target), "config": train,
-            "checkpoint": str(out / f"{name}.safetensors"), "log_dir": str(out / "logs" / name),
-            "progress": progress and i == 0,
-        }
-        for i, (path, name) in enumerate(runs)
-    ]  # fmt: skip
-    results = _run_parallel(_train_on_reward_file, jobs, processes=pc.processes)
-    result = results[0]
+        rewards["oracle_policy"] = out / "oracle_reward.safetensors"
+    results = train_on_rewards(
+        config.task, rewards, dataset=target, config=train, out=out, processes=pc.processes,
+        progress=progress,
+    )  # fmt: skip
+    result = results["policy"]
     oracle: dict[str, Any] | None = None
     if pc.oracle:
         pearl_success = result["final_success_rate"]
-        oracle_success = results[1]["final_success_rate"]
+        oracle_success = results["oracle_policy"]["final_success_rate"]
         oracle = {
             "reward": str(out / "oracle_reward.safetensors"),
             "policy": str(out / "oracle_policy.safetensors"),
-            "rlpd": results[1],
+            "rlpd": results["oracle_policy"],
             "success": oracle_success,
             # the transfer's share of the oracle's success (NaN: the oracle did not succeed)
             "success_ratio": pearl_success / oracle_success if oracle_success > 0 else math.nan,
@@ -288,51 +288,6 @@ def pearl_transfer(config: DemoConfig, out: Path, progress: bool = True) -> dict
             f" --dataset {target} --steps {pc.rlpd_steps}",
         ],
     }
-
-
-def _train_on_reward_file(
-    *,
-    task: str,
-    reward: str,
-    dataset: str,
-    config: Any,
-    checkpoint: str,
-    log_dir: str,
-    progress: bool,
-) -> dict[str, Any]:
-    """`robolearn pearl train` on a saved reward model (one torch thread: runs side by side)."""
-    import torch
-
-    from robolearn.preference.pipeline import train_on_reward
-    from robolearn.preference.reward import LearnedReward
-
-    torch.set_num_threads(config.threads)
-    result = train_on_reward(
-        task, LearnedReward.load(reward), dataset=dataset, config=config, progress=progress,
-        checkpoint=checkpoint, log_dir=log_dir,
-    )  # fmt: skip
-    return result.as_dict()
-
-
-def _call(job: tuple[Any, dict[str, Any]]) -> Any:
-    fn, kwargs = job
-    return fn(**kwargs)
-
-
-def _run_parallel(fn: Any, jobs: list[dict[str, Any]], *, processes: int) -> list[Any]:
-    """``fn(**job)`` for every job, in up to ``processes`` fresh (spawned) processes side by side;
-    in this process when one is enough."""
-    import os
-
-    n = min(processes, len(jobs), os.cpu_count() or 1)
-    if n <= 1:
-        return [fn(**job) for job in jobs]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
-        return list(pool.map(_call, [(fn, job) for job in jobs]))
 
 
 # --- 5. arena --------------------------------------------------------------------------------

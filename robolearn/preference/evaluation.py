@@ -72,6 +72,7 @@ class ReportProfile:
     rlpd_pairs: list[tuple[str, str]] = field(default_factory=list)
     rlpd_steps: int = 15_000
     rlpd_eval_episodes: int = 20
+    rlpd_processes: int = 2  # the transferred- and oracle-label learners side by side
     seed: int = 0
 
 
@@ -105,6 +106,15 @@ PROFILES: dict[str, ReportProfile] = {
         policy_flips=[0.0, 0.3],
         episodes=30,
         awbc=AWBCConfig(epochs=100, beta=0.2),
+        rlpd_pairs=[("reach", "pick_cube"), ("pick_cube", "reach")],
+    ),
+    # Only the RLPD rows of ``full``: transferred vs oracle labels at flip 0, both directions
+    # between reach and pick_cube (about 30 min on 2 cores).
+    "rlpd": ReportProfile(
+        task_pairs=[("reach", "pick_cube"), ("pick_cube", "reach")],
+        flips=[0.0],
+        policy_flips=[],
+        episodes=30,
         rlpd_pairs=[("reach", "pick_cube"), ("pick_cube", "reach")],
     ),
 }
@@ -305,7 +315,7 @@ def _rlpd_vs_oracle(
     """RLPD on the transferred labels' RRL reward and on an oracle-label RRL reward (the same
     target pairs labelled by their true returns), same learner, budget and seed."""
     from robolearn.learn.config import LoopConfig, TrainConfig
-    from robolearn.preference.pipeline import train_on_reward
+    from robolearn.preference.pipeline import train_on_rewards
 
     task = target_name.rstrip("*")
     tp = result.target_pairs
@@ -330,13 +340,18 @@ def _rlpd_vs_oracle(
         seed=prof.seed,
     )
     row: dict[str, Any] = {"source": source_name, "target": target_name, "steps": prof.rlpd_steps}
-    for name, model in (("transferred", transferred), ("oracle", oracle)):
-        trained = train_on_reward(
-            task, model, dataset=target, config=config,
-            checkpoint=out / f"{source_name}_{task}_{name}.safetensors",
-        )  # fmt: skip
-        row[f"{name}_success"] = trained.final_success_rate
-        row[f"{name}_wall_s"] = trained.wall_seconds
+    prefix = f"{source_name}_{task}"
+    rewards = {
+        name: model.save(out / f"{prefix}_{name}_reward.safetensors")
+        for name, model in (("transferred", transferred), ("oracle", oracle))
+    }
+    trained = train_on_rewards(
+        task, {f"{prefix}_{name}": path for name, path in rewards.items()}, dataset=target,
+        config=config, out=out, processes=prof.rlpd_processes,
+    )  # fmt: skip
+    for name in rewards:
+        row[f"{name}_success"] = trained[f"{prefix}_{name}"]["final_success_rate"]
+        row[f"{name}_wall_s"] = trained[f"{prefix}_{name}"]["wall_seconds"]
     o = row["oracle_success"]
     row["success_ratio"] = row["transferred_success"] / o if o > 0 else math.nan
     if progress:

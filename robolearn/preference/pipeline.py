@@ -11,6 +11,8 @@ verbs and the evaluation share them:
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,3 +234,55 @@ def train_on_reward(
         )
     finally:
         env.close()
+
+
+def train_on_rewards(
+    task: str,
+    rewards: Mapping[str, str | Path],
+    *,
+    dataset: str | Path | None,
+    config: Any,
+    out: str | Path,
+    processes: int = 2,
+    progress: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """`train_on_reward` on each saved reward model of ``rewards`` (name -> file): the same
+    learner, budget and prior data, side by side in up to ``processes`` fresh processes (one
+    torch thread each; 1: one after the other in this process). Checkpoints go to
+    ``out/<name>.safetensors``, logs to ``out/logs/<name>``; returns each run's
+    `TrainResult.as_dict()` by name. Used to compare transferred labels with oracle labels at
+    equal budget (the demo's PEARL stage, `robolearn pearl report`). ``progress``: the first
+    run's bar."""
+    out = Path(out)
+    jobs = [
+        {
+            "task": task, "reward": str(path),
+            "dataset": None if dataset is None else str(dataset), "config": config,
+            "checkpoint": str(out / f"{name}.safetensors"), "log_dir": str(out / "logs" / name),
+            "progress": progress and i == 0,
+        }
+        for i, (name, path) in enumerate(rewards.items())
+    ]  # fmt: skip
+    n = min(processes, len(jobs), os.cpu_count() or 1)
+    if n <= 1:
+        results = [_train_on_reward_file(job) for job in jobs]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")  # no forked torch state
+        with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
+            results = list(pool.map(_train_on_reward_file, jobs))
+    return dict(zip(rewards, results, strict=True))
+
+
+def _train_on_reward_file(job: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    config = job["config"]
+    torch.set_num_threads(config.threads)
+    result = train_on_reward(
+        job["task"], LearnedReward.load(job["reward"]), dataset=job["dataset"], config=config,
+        progress=job["progress"], checkpoint=job["checkpoint"], log_dir=job["log_dir"],
+    )  # fmt: skip
+    return result.as_dict()

@@ -76,5 +76,9 @@ def test_report_quick_profile(tmp_path, capsys):
     assert report["policy"] and "rrl_success" in report["policy"][0]
     (rlpd,) = report["rlpd"]  # RLPD on transferred vs oracle labels (a smoke budget here)
     assert {"transferred_success", "oracle_success", "success_ratio"} <= set(rlpd)
+    # both learners ran (side by side, one process each) and left their checkpoints
+    for name in ("transferred", "oracle"):
+        assert (tmp_path / "rlpd" / f"reach_pick_cube_{name}.safetensors").is_file()
+        assert rlpd[f"{name}_wall_s"] > 0
     assert (tmp_path / "pearl_report.png").stat().st_size > 0
     assert "| reach -> pick_cube | 0.3 |" in (tmp_path / "report.md").read_text()
