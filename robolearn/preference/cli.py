@@ -290,6 +290,6 @@ def add_pearl_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train)
 
     p = verbs.add_parser("report", help="evaluation on twin task pairs (table + plots)")
-    p.add_argument("--profile", choices=["quick", "full"], default="quick")
+    p.add_argument("--profile", choices=["quick", "rlpd", "full"], default="quick")
     p.add_argument("--out", type=Path, default=Path("out/pearl_report"))
     p.set_defaults(func=cmd_report)
