@@ -82,3 +82,19 @@ def test_report_quick_profile(tmp_path, capsys):
         assert rlpd[f"{name}_wall_s"] > 0
     assert (tmp_path / "pearl_report.png").stat().st_size > 0
     assert "| reach -> pick_cube | 0.3 |" in (tmp_path / "report.md").read_text()
+
+
+def test_report_profiles_on_the_command_line_are_the_evaluations_profiles():
+    import argparse
+
+    from robolearn.cli.main import build_parser
+    from robolearn.preference.evaluation import PROFILES
+
+    parser = build_parser()
+    pearl = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    pearl_verbs = next(
+        a for a in pearl.choices["pearl"]._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    report = pearl_verbs.choices["report"]
+    profile = next(a for a in report._actions if a.dest == "profile")
+    assert sorted(profile.choices) == sorted(PROFILES)
