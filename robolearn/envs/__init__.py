@@ -2,7 +2,7 @@
 
 import gymnasium as gym
 
-from robolearn.envs.robot_env import RobotEnv, make_twin_env
+from robolearn.envs.robot_env import RobotEnv, hardware_identity, make_twin_env
 
 ENV_IDS = {
     "reach": "robolearn/PandaReach-v0",
@@ -19,4 +19,4 @@ for _task, _env_id in ENV_IDS.items():
             disable_env_checker=True,
         )
 
-__all__ = ["ENV_IDS", "RobotEnv", "make_twin_env"]
+__all__ = ["ENV_IDS", "RobotEnv", "hardware_identity", "make_twin_env"]

@@ -76,6 +76,7 @@ class RobotEnv(gym.Env):
     """A manipulation task on a robot (the twin here; `robolearn.envs.ros_env` for ROS 2)."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    hardware_id = "twin"  # the robot behind the env (`hardware_identity`)
 
     def __init__(
         self,
@@ -224,3 +225,13 @@ def make_twin_env(
         )
     )
     return RobotEnv(robot, task_cls(robot.limits), control_hz=control_hz, **kwargs)
+
+
+def hardware_identity(env: gym.Env) -> str:
+    """The robot behind ``env`` as its ``hardware_id`` says (``twin``, or a ROS bridge's
+    backend such as ``franka``, searched through the wrappers); ``sim`` for an env that does not
+    say (a gymnasium env of a user's)."""
+    try:
+        return str(env.get_wrapper_attr("hardware_id"))
+    except AttributeError:
+        return "sim"

@@ -85,6 +85,20 @@ class RosRobotEnv(gym.Env):
         except Exception:  # noqa: BLE001 - the executor stops at shutdown
             pass
 
+    @property
+    def hardware_id(self) -> str:
+        """The bridge's backend (its latched ``hardware_id``), waited for up to the connect
+        timeout: what the deployment gate and the actor's exploration go by."""
+        deadline = time.monotonic() + self.connect_timeout
+        while self.client.hardware_id is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    "the robot bridge never said what it drives (latched 'hardware_id'); is a "
+                    "bridge of this version running?"
+                )
+            time.sleep(0.01)
+        return self.client.hardware_id
+
     def _wait_for_state(self) -> None:
         deadline = time.monotonic() + self.connect_timeout
         while True:

@@ -118,6 +118,7 @@ class Actor:
         seed: int = 0,
         deterministic: bool = False,
         device: str = "cpu",
+        act_before_weights: bool = True,
     ) -> None:
         if not actor_id:
             raise ValueError("actor_id must be a non-empty string")
@@ -134,6 +135,7 @@ class Actor:
         self.seed = int(seed)
         self.deterministic = deterministic
         self.device = device
+        self.act_before_weights = act_before_weights
         self.agent: RLPDAgent | None = None
         self.weights_version = -1  # -1: no weights yet
         self.run_id = ""
@@ -182,8 +184,16 @@ class Actor:
         return self.agent is None or self.env_steps < self.random_steps
 
     # --- acting -----------------------------------------------------------------------------
+    @property
+    def waiting_for_weights(self) -> bool:
+        """True while ``act_before_weights`` is off and no weights arrived: `step` does not act."""
+        return self.agent is None and not self.act_before_weights
+
     def step(self) -> TransitionBatch | None:
-        """One environment step; returns a batch when ``batch_size`` transitions are ready."""
+        """One environment step; returns a batch when ``batch_size`` transitions are ready.
+        Without weights and with ``act_before_weights`` off (a real arm) it does nothing."""
+        if self.waiting_for_weights:
+            return None
         obs = self._obs
         if self.acting_randomly:
             action, version = self.env.action_space.sample(), -1

@@ -325,10 +325,11 @@ class ActorSettings:
     intervene_patience: int = option(30, "intervene=scripted: policy steps before a takeover.")
     intervene_steps: int = option(20, "intervene=scripted: steps per takeover.")
     intervene_episodes: int = option(-1, "intervene=scripted: stop after this many (-1: never).")
-    backend: str = option(
-        "twin",
-        "Robot behind the env: twin, or franka on the real arm (the deployment gate checks "
-        "every weight snapshot on the certification config's hardware backends).",
+    explore_on_hardware: bool = option(
+        False,
+        "On a hardware robot (the env's hardware_id, e.g. a ROS bridge's backend franka, among "
+        "the certification's hardware_backends): act stochastically and randomly before weights "
+        "arrive. Off: the policy's mean, and no action until certified weights arrive.",
     )
     certification: str = option(
         "", "YAML with a 'certification:' section; '' uses the defaults (required on franka)."

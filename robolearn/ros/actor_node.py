@@ -13,8 +13,12 @@ learner and sends its transitions back in batches:
 - publishes its counters on ``/diagnostics`` (name ``serl_actor/<actor_id>``) once a second.
 
 Random actions until the first weights arrive (and for at least `random_steps` steps); then the
-stochastic policy, with the last weights received for as long as the learner is away. Several
-actors share one learner: give each its own `actor_id` and `seed`; topic names are shared.
+stochastic policy. On a hardware robot (the env's `hardware_id`: a bridge's latched backend,
+e.g. franka, among the certification's hardware backends) every snapshot passes the deployment
+gate, and unless `node.explore_on_hardware` nothing moves before certified weights arrive and
+the policy acts with its mean. The last weights received stay in use for as long as the learner
+is away. Several actors share one learner: give each its own `actor_id` and `seed`; topic names
+are shared.
 `intervene` puts a HIL-SERL operator at the actor (a teleop device, or the task's scripted
 expert on a schedule); the steps it takes are flagged in the batches.
 """
@@ -40,6 +44,7 @@ from robolearn.certify.gate import (
     CertificationConfig,
     require_lipschitz_weights,
 )
+from robolearn.envs import hardware_identity
 from robolearn.learn.actor import Actor, with_operator
 from robolearn.learn.codec import CodecError, decode_weights, encode_transitions
 from robolearn.learn.config import ActorNodeConfig, apply_cpus
@@ -97,14 +102,26 @@ class SerlActorNode(Node):
             takeover_steps=p.intervene_steps,
             max_episodes=None if p.intervene_episodes < 0 else p.intervene_episodes,
         )
+        # The robot behind the env says whether it is hardware (a bridge's latched backend):
+        # there the gate checks every snapshot, and nothing moves randomly unless asked for.
+        self.hardware_id = hardware_identity(env)
+        self.on_hardware = self.hardware_id in self.certification.hardware_backends
+        explore = p.explore_on_hardware or not self.on_hardware
+        if self.on_hardware and p.random_steps and not p.explore_on_hardware:
+            env.close()
+            raise ValueError(
+                f"node.random_steps={p.random_steps} on hardware ({self.hardware_id}): random "
+                "actions move the real arm; set node.explore_on_hardware:=true to allow them"
+            )
         self.actor = Actor(
             env,
             actor_id=p.actor_id,
             batch_size=p.batch_size,
             random_steps=p.random_steps,
             seed=config.seed,
-            deterministic=p.deterministic,
+            deterministic=p.deterministic or not explore,
             device=config.device,
+            act_before_weights=explore,
         )
         self.pub_transitions = self.create_publisher(
             UInt8MultiArray, TRANSITIONS_TOPIC, TRANSITIONS_QOS
@@ -130,9 +147,11 @@ class SerlActorNode(Node):
         # other callbacks are served between steps.
         self.create_timer(1.0 / rate if rate > 0 else 0.0, self._tick)
         self.create_timer(1.0, self._publish_status)
+        before = "random actions" if explore else "no action (hardware)"
         self.get_logger().info(
-            f"serl_actor up: actor_id={p.actor_id} env={spec} batch_size={p.batch_size}"
-            f" rate_hz={rate}; random actions until weights arrive on {WEIGHTS_TOPIC}"
+            f"serl_actor up: actor_id={p.actor_id} env={spec} robot={self.hardware_id}"
+            f" batch_size={p.batch_size} rate_hz={rate}; {before} until weights arrive on"
+            f" {WEIGHTS_TOPIC}"
         )
 
     # --- weights ----------------------------------------------------------------------------
@@ -143,7 +162,7 @@ class SerlActorNode(Node):
             # The deployment gate: on a gated backend (the real arm) weights whose certified
             # Lipschitz bound exceeds the configured limit never reach the policy.
             bound = require_lipschitz_weights(
-                snapshot.tensors, snapshot.config, self.certification, self.config.node.backend
+                snapshot.tensors, snapshot.config, self.certification, self.hardware_id
             )
             self.actor.load_weights(snapshot)
         except (CodecError, ValueError, CertificateRefused) as err:
@@ -203,7 +222,8 @@ class SerlActorNode(Node):
             "weights_version": a.weights_version,
             "run_id": a.run_id,
             "weight_updates": a.weight_updates,
-            "acting_randomly": a.acting_randomly,
+            "acting_randomly": a.acting_randomly and not a.waiting_for_weights,
+            "hardware_id": self.hardware_id,
             "learner_alive": self.learner_alive,
             "batches_sent": self.batches_sent,
             "batches_queued": len(self._queue),
@@ -221,7 +241,11 @@ class SerlActorNode(Node):
         status = DiagnosticStatus(
             level=DiagnosticStatus.OK,
             name=f"serl_actor/{self.actor.actor_id}",
-            message="random" if self.actor.acting_randomly else "policy",
+            message=(
+                "waiting for certified weights"
+                if self.actor.waiting_for_weights
+                else "random" if self.actor.acting_randomly else "policy"
+            ),
             hardware_id=self.actor.actor_id,
             values=status_values(self.counters()),
         )
@@ -230,6 +254,10 @@ class SerlActorNode(Node):
         self.pub_diag.publish(msg)
 
     def destroy_node(self) -> None:
+        # Also called by rclpy's context shutdown on a node whose __init__ failed part-way.
+        if not hasattr(self, "actor"):
+            super().destroy_node()
+            return
         batch = self.actor.flush()
         if batch is not None:
             self._queue.append(encode_transitions(batch))

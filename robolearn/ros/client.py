@@ -14,7 +14,7 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped, TwistStamped, WrenchStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, Float64, Float64MultiArray
+from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 from std_srvs.srv import Trigger
 
 from robolearn.robot.types import RobotState
@@ -52,6 +52,7 @@ class RobotClient:
             "task_state": (Float64MultiArray, qos.SENSOR),
             "task_success": (Bool, qos.SENSOR),
             "armed": (Bool, qos.LATCHED),
+            "hardware_id": (String, qos.LATCHED),
         }
         for name, (msg_type, profile) in topics.items():
             self._latest[name] = _Latest()
@@ -105,6 +106,13 @@ class RobotClient:
         with self._lock:
             msg = self._latest["armed"].msg
         return bool(msg.data) if msg is not None else False
+
+    @property
+    def hardware_id(self) -> str | None:
+        """The bridge's backend (``twin``, ``franka``...); None until its latched message came."""
+        with self._lock:
+            msg = self._latest["hardware_id"].msg
+        return str(msg.data) if msg is not None else None
 
     def has(self, name: str) -> bool:
         with self._lock:

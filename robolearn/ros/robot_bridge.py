@@ -1,8 +1,9 @@
 """`robot_bridge`: one `Robot` backend (the twin or a Franka) on ROS 2.
 
 Publishes `joint_states`, `ee_pose`, `ee_twist`, `ee_wrench`, `gripper_state` (at
-`publish_hz`), `armed` (latched), `diagnostics`, camera images when enabled, and for the twin
-`task_state`/`task_success` (the task's object state; on hardware that comes from perception).
+`publish_hz`), `armed` and `hardware_id` (the backend; latched), `diagnostics`, camera images
+when enabled, and for the twin `task_state`/`task_success` (the task's object state; on
+hardware that comes from perception).
 Subscribes `cartesian_target` and `gripper_command`. Services `reset`, `arm`, `disarm`,
 `estop`, `recover` (std_srvs/Trigger). Commands are refused unless armed; every accepted target
 passes the backend's safety layer.
@@ -39,7 +40,7 @@ from rclpy.context import Context
 from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
-from std_msgs.msg import Bool, Float64, Float64MultiArray, MultiArrayDimension
+from std_msgs.msg import Bool, Float64, Float64MultiArray, MultiArrayDimension, String
 from std_srvs.srv import Trigger
 
 from robolearn.robot.base import ROBOT_CONFIGS, Robot, make_robot
@@ -117,6 +118,9 @@ class RobotBridge(Node):
         self.pub_wrench = pub(codecs.WrenchStamped, "ee_wrench", qos.SENSOR)
         self.pub_gripper = pub(codecs.JointState, "gripper_state", qos.SENSOR)
         self.pub_armed = pub(Bool, "armed", qos.LATCHED)
+        # Who is behind this bridge (its backend): clients decide the deployment gate and
+        # exploration from it, never from a parameter of their own.
+        self.pub_hardware = pub(String, "hardware_id", qos.LATCHED)
         self.pub_diag = pub(DiagnosticArray, "/diagnostics", qos.COMMAND)
         self.pub_task = pub(Float64MultiArray, "task_state", qos.SENSOR)
         self.pub_success = pub(Bool, "task_success", qos.SENSOR)
@@ -145,6 +149,7 @@ class RobotBridge(Node):
             self.robot.connect()
             self._reset_task()
         self._publish_armed()
+        self.pub_hardware.publish(String(data=str(p["backend"])))
         self._stop = threading.Event()
         self._start_loop()
         self.get_logger().info(
