@@ -244,7 +244,9 @@ class SerlActorNode(Node):
             message=(
                 "waiting for certified weights"
                 if self.actor.waiting_for_weights
-                else "random" if self.actor.acting_randomly else "policy"
+                else "random"
+                if self.actor.acting_randomly
+                else "policy"
             ),
             hardware_id=self.actor.actor_id,
             values=status_values(self.counters()),

@@ -60,7 +60,7 @@ class RobotClient:
                 msg_type, prefix + name, lambda m, n=name: self._store(n, m), profile
             )
         self.pub_target = node.create_publisher(
-            PoseStamped, prefix + "cartesian_target", qos.COMMAND
+            PoseStamped, prefix + "cartesian_target", qos.TARGET
         )
         self.pub_gripper = node.create_publisher(Float64, prefix + "gripper_command", qos.COMMAND)
         self.services = {s: node.create_client(Trigger, prefix + s) for s in SERVICES}

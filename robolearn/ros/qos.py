@@ -19,6 +19,14 @@ COMMAND = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.VOLATILE,
 )
+# Cartesian targets: only the newest one counts. A deeper queue replays old targets after any
+# blocking callback; the bridge also refuses targets older than its target_max_age.
+TARGET = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
 LATCHED = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
     depth=1,

@@ -74,6 +74,12 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         " for hardware/fiducials.yaml; empty for none), to rehearse fiducial_perception.",
     ),
     "armed_on_start": (False, "Accept commands without an explicit 'arm' call (sim only)."),
+    "target_max_age": (
+        0.1,
+        "Seconds: a cartesian_target stamped longer ago (or unstamped, or stamped that far in "
+        "the future) is refused. In sim clock mode ages are robot seconds and the limit is "
+        "scaled by real_time_factor (no age limit as fast as possible).",
+    ),
 }
 
 
@@ -93,6 +99,9 @@ class RobotBridge(Node):
             raise ValueError(f"clock_mode must be 'wall' or 'sim', got {p['clock_mode']!r}")
         if p["publish_hz"] <= 0:
             raise ValueError(f"publish_hz must be positive, got {p['publish_hz']}")
+        if not p["target_max_age"] > 0:
+            raise ValueError(f"target_max_age must be positive, got {p['target_max_age']}")
+        self._robot_time = 0.0  # of the newest published state (the sim clock's now)
         self.task: Task | None = None
         self.robot = self._make_robot(p)
         if (
@@ -128,7 +137,7 @@ class RobotBridge(Node):
         self.pub_images = {
             c: pub(codecs.Image, f"camera/{c}/image_raw", qos.SENSOR) for c in self._cameras
         }
-        self.create_subscription(PoseStamped, "cartesian_target", self._on_target, qos.COMMAND)
+        self.create_subscription(PoseStamped, "cartesian_target", self._on_target, qos.TARGET)
         self.create_subscription(Float64, "gripper_command", self._on_gripper, qos.COMMAND)
         # estop/disarm never wait behind a long call (reset, recover): groups of their own.
         urgent, long_calls = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
@@ -238,6 +247,7 @@ class RobotBridge(Node):
                 self._armed = False
                 self._publish_armed()
                 return
+            self._robot_time = state.timestamp
             stamp = self._stamp(state.timestamp)
             if self.pub_clock is not None:
                 self.pub_clock.publish(Clock(clock=stamp))
@@ -287,6 +297,10 @@ class RobotBridge(Node):
         if self._resetting.is_set():
             self._reject("resetting: commands resume when the reset is done")
             return
+        stale = self._stale(msg.header.stamp)
+        if stale:
+            self._reject(stale)
+            return
         try:
             target = codecs.target_from_pose(msg)
             with self._lock:
@@ -303,6 +317,26 @@ class RobotBridge(Node):
                 self.robot.gripper(GripperCommand(width=float(msg.data)))
         except Exception as err:  # noqa: BLE001 - a gripper fault is reported, never fatal
             self._reject(f"gripper command failed: {err}")
+
+    def _stale(self, stamp: codecs.Time) -> str:
+        """Why a target stamped ``stamp`` must not move the arm ('' when it is fresh)."""
+        if stamp.sec == 0 and stamp.nanosec == 0:
+            return "unstamped target (header.stamp is zero): stamp every command"
+        p = self.params
+        limit = float(p["target_max_age"])
+        if p["clock_mode"] == "sim":
+            rtf = float(p["real_time_factor"])
+            if rtf <= 0:
+                return ""  # as fast as possible: no wall-clock meaning to an age
+            now, limit = self._robot_time, limit * rtf
+        else:
+            now = self.get_clock().now().nanoseconds * 1e-9
+        age = now - codecs.from_time(stamp)
+        if age > limit:
+            return f"stale target: stamped {age * 1000:.0f} ms ago (limit {limit * 1000:.0f} ms)"
+        if age < -limit:
+            return f"target stamped {-age * 1000:.0f} ms in the future: clocks disagree"
+        return ""
 
     # --- services -----------------------------------------------------------------------------
     def _srv_reset(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:

@@ -1,5 +1,6 @@
-"""The bridge serves e-stop and disarm at any moment, survives a gripper fault, and does not
-pretend to run when its state loop died: in-process over DDS, with the executor `main()` uses.
+"""The bridge serves e-stop and disarm at any moment, refuses stale and unstamped targets,
+survives a gripper fault, and does not pretend to run when its state loop died: in-process over
+DDS, with the executor `main()` uses.
 
 A real arm's reset is a move home of several seconds that ends when the e-stop latches
 (`FrankaRobot.reset` polls the latch). The twin's reset is instant, so these tests give the twin
@@ -13,8 +14,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 import rclpy
+from geometry_msgs.msg import PoseStamped
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from std_msgs.msg import Float64
 from std_srvs.srv import Trigger
@@ -37,6 +40,7 @@ class Rig:
         self.joint_states = 0
         self.probe.create_subscription(codecs.JointState, "joint_states", self._count, qos.SENSOR)
         self.gripper_pub = self.probe.create_publisher(Float64, "gripper_command", qos.COMMAND)
+        self.target_pub = self.probe.create_publisher(PoseStamped, "cartesian_target", qos.TARGET)
         self.clients = {
             name: self.probe.create_client(Trigger, name)
             for name in ("reset", "arm", "disarm", "estop", "recover")
@@ -191,3 +195,31 @@ def test_a_gripper_fault_is_reported_and_the_bridge_keeps_serving(rig: Rig):
              "the gripper fault reported")  # fmt: skip
     assert not rig.spin_errors
     assert rig.call("disarm").success  # still serving
+
+
+def test_stale_unstamped_and_future_targets_are_refused_fresh_ones_move_the_arm(rig: Rig):
+    """A target is acted on only while it is fresh (target_max_age, 0.1 s by default): after a
+    blocking callback or a network stall an old target must not move the arm."""
+    bridge = rig.bridge
+    assert rig.call("arm").success
+    start = bridge.robot.observe().ee_pos.copy()
+    goal = start + np.array([0.0, 0.03, 0.0])
+    quat = bridge.robot.observe().ee_quat
+    now = rig.probe.get_clock().now().nanoseconds * 1e-9
+
+    def send(stamp_s: float) -> None:
+        rig.target_pub.publish(codecs.pose_msg(goal, quat, codecs.to_time(stamp_s),
+                                               codecs.BASE_FRAME))  # fmt: skip
+
+    for stamp, reason in ((now - 0.5, "stale target"), (0.0, "unstamped"), (now + 5.0, "future")):
+        before = bridge._rejected
+        send(stamp)
+        wait_for(lambda b=before: bridge._rejected > b, 10, f"the {reason} target refused")
+        assert reason in bridge._last_reject_reason
+    time.sleep(0.3)
+    assert np.linalg.norm(bridge.robot.observe().ee_pos - start) < 1e-3  # nothing moved
+    for _ in range(20):
+        send(rig.probe.get_clock().now().nanoseconds * 1e-9)
+        time.sleep(0.05)
+    assert np.linalg.norm(bridge.robot.observe().ee_pos - start) > 5e-3  # fresh ones do
+    assert not rig.spin_errors
