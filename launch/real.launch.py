@@ -3,7 +3,8 @@
     ros2 launch robolearn real.launch.py fci_ip:=172.16.0.2
 
 The bridge starts disarmed: call `ros2 service call /arm std_srvs/srv/Trigger` after the
-first-motion checklist in hardware/README.md. Needs a real-time kernel.
+first-motion checklist in hardware/README.md. Needs a real-time kernel. Every FrankaConfig
+setting is a `franka.NAME` parameter (real.yaml sets the checklist's cautious values).
 """
 
 import os
@@ -32,7 +33,7 @@ def generate_launch_description() -> LaunchDescription:
                 parameters=[
                     PARAMS,
                     {
-                        "fci_ip": LaunchConfiguration("fci_ip"),
+                        "franka.fci_ip": LaunchConfiguration("fci_ip"),
                         "limits_file": LaunchConfiguration("limits_file"),
                     },
                 ],

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar
 
+from robolearn.config import option
 from robolearn.registry import Registry
 from robolearn.robot.safety import SafetyLayer
 from robolearn.robot.types import CartesianTarget, GripperCommand, RobotState
@@ -21,7 +22,7 @@ class RobotConfig:
     """Base config of a backend; subclasses add their own fields."""
 
     type: ClassVar[str] = ""
-    limits_file: str | None = None  # default: hardware/franka.yaml
+    limits_file: str | None = option(None, "Cell limits YAML; None: hardware/franka.yaml.")
 
 
 class Robot(abc.ABC):

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from robolearn.config import option
 from robolearn.robot.base import Robot, RobotConfig, register_robot
 from robolearn.robot.control import (
     impedance_torque,
@@ -73,31 +74,48 @@ JOINT_MOVE_DAMPING = np.array([50.0, 50.0, 50.0, 20.0, 20.0, 20.0, 10.0])
 
 @dataclass(kw_only=True)
 class FrankaConfig(RobotConfig):
-    fci_ip: str | None = None  # default: robot.fci_ip of the limits file
-    mode: str = "async"  # "async" (robot-side 1 kHz loop) or "torque" (Python 1 kHz loop)
-    realtime: bool = True  # enforce the PREEMPT_RT kernel; False only for bench tests
-    driver: str = "pylibfranka"  # a module with pylibfranka's API
-    gripper: bool = True  # a Franka Hand is mounted
-    gripper_speed: float | None = None  # m/s; default gripper.speed of the limits file
-    gripper_force: float | None = None  # N; default: the command's force (capped by the file)
-    # TCP in the flange frame (x, y, z, qw, qx, qy, qz), sent with set_EE; None keeps the
-    # end effector configured in Desk (then targets no longer mean what they mean in the twin).
-    tcp_in_flange: tuple[float, ...] | None = TWIN_TCP_IN_FLANGE
-    # Scales the stiffness (torque mode: Cartesian; async mode: the robot's joint impedance).
-    # Start a new cell at 0.2-0.5.
-    impedance_scale: float = 1.0
-    # async mode
-    max_joint_velocity: float = 1.0  # rad/s, the robot-side trajectory limit
-    max_joint_step: float = 0.1  # rad, the largest joint change one command may ask for
-    ik_damping: float = 0.05  # damped least squares
-    ik_nullspace_gain: float = 0.2  # pull toward the home posture in the null space
-    supervisor_rate: float = 200.0  # Hz: watchdog, reflex and limit polling
-    # torque mode
-    max_torque_rate: float = 900.0  # Nm/s, under the robot's 1000 Nm/s
-    gil_switch_interval: float | None = 2e-4  # s; None leaves Python's 5 ms
-    # reset()
-    reset_speed: float = 0.4  # rad/s, peak joint speed of the move home
-    reset_timeout: float = 30.0  # s
+    """The Franka backend's settings (every one is a `robot_bridge` parameter ``franka.NAME``)."""
+
+    fci_ip: str | None = option(
+        None, "The FCI address; None/empty: robot.fci_ip of the limits file."
+    )
+    mode: str = option(
+        "async", "async (the robot's own 1 kHz loop) or torque (a Python 1 kHz loop, RT kernel)."
+    )
+    realtime: bool = option(
+        True, "Enforce the PREEMPT_RT kernel (libfranka kEnforce); false only for bench tests."
+    )
+    driver: str = option("pylibfranka", "A module with pylibfranka's API (tests: a fake).")
+    gripper: bool = option(True, "A Franka Hand is mounted.")
+    gripper_speed: float | None = option(None, "m/s; None: gripper.speed of the limits file.")
+    gripper_force: float | None = option(
+        None, "N; None: the command's force (capped by the limits file's grasp_force)."
+    )
+    tcp_in_flange: tuple[float, ...] | None = option(
+        TWIN_TCP_IN_FLANGE,
+        "TCP in the flange frame (x y z qw qx qy qz), sent with set_EE; None keeps the end "
+        "effector configured in Desk (targets then no longer mean what they mean in the twin).",
+    )
+    impedance_scale: float = option(
+        1.0,
+        "Scales the stiffness (torque mode: Cartesian; async mode: the robot's joint "
+        "impedance). Start a new cell at 0.2-0.5.",
+    )
+    max_joint_velocity: float = option(1.0, "async: rad/s, the robot-side trajectory limit.")
+    max_joint_step: float = option(
+        0.1, "async: rad, the largest joint change one command may ask for."
+    )
+    ik_damping: float = option(0.05, "async: damped least squares damping of the IK step.")
+    ik_nullspace_gain: float = option(
+        0.2, "async: pull toward the home posture in the IK null space."
+    )
+    supervisor_rate: float = option(200.0, "async: Hz of watchdog, reflex and limit polling.")
+    max_torque_rate: float = option(900.0, "torque: Nm/s, under the robot's 1000 Nm/s.")
+    gil_switch_interval: float | None = option(
+        2e-4, "torque: s, Python's GIL switch interval; None leaves Python's 5 ms."
+    )
+    reset_speed: float = option(0.4, "reset: rad/s, peak joint speed of the move home.")
+    reset_timeout: float = option(30.0, "reset: s before a move home counts as failed.")
 
 
 class FrankaUnavailableError(ImportError):

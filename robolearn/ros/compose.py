@@ -65,6 +65,9 @@ def run_sim(
             cameras=list(cameras) or [""],
             image_height=image_size[0],
             image_width=image_size[1],
+            # One process and one executor: a target can wait behind the other nodes'
+            # callbacks on a busy machine; the real arm's bridge keeps its 0.1 s.
+            target_max_age=0.5,
         )
         if record is not None:
             recorder = Recorder(

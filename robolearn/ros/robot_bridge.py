@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,44 +44,98 @@ from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Bool, Float64, Float64MultiArray, MultiArrayDimension, String
 from std_srvs.srv import Trigger
 
+from robolearn.config import option
 from robolearn.robot.base import ROBOT_CONFIGS, Robot, make_robot
+from robolearn.robot.franka import FrankaConfig
 from robolearn.robot.safety import EStopError, UnsafeCommandError
 from robolearn.robot.types import GripperCommand
 from robolearn.ros import codecs, qos, restrict_discovery_to_localhost
-from robolearn.ros.params import declare_parameters, parameter_overrides
+from robolearn.ros.params import (
+    CONFIG_NODE_OPTIONS,
+    config_parameters,
+    declare_config,
+    parameter_overrides,
+)
 from robolearn.sim.tasks import TASKS, Task
 
-# name -> (default, description)
-PARAMETERS: dict[str, tuple[Any, str]] = {
-    "backend": ("twin", "Robot backend: 'twin' (MuJoCo) or 'franka' (pylibfranka)."),
-    "task": ("", "Twin only: task whose objects are loaded and reported (reach, pick_cube, ...)."),
-    "seed": (0, "Twin only: seed of the first task reset; each reset uses the next one."),
-    "limits_file": ("", "Cell limits YAML; empty for the installed hardware/franka.yaml."),
-    "fci_ip": ("", "Franka only: the FCI address; empty for the one in the limits file."),
-    "clock_mode": ("wall", "'wall': stamp with wall time; 'sim': publish /clock from the twin."),
-    "real_time_factor": (
-        1.0,
-        "Twin speed vs wall clock; 0 in sim clock mode = as fast as possible.",
-    ),
-    "publish_hz": (500.0, "Rate of joint_states, ee_pose, ee_twist, ee_wrench, gripper_state."),
-    "task_hz": (20.0, "Rate of task_state and task_success (twin with a task)."),
-    "camera_hz": (10.0, "Rate of camera images (twin)."),
-    "cameras": ([""], "Cameras to render and publish (twin): front, wrist. [''] for none."),
-    "image_height": (128, "Camera image height in pixels."),
-    "image_width": (128, "Camera image width in pixels."),
-    "paint_markers": (
+
+def _section(cls: type, exclude: tuple[str, ...]) -> type:
+    """A keyword-only dataclass with ``cls``'s fields (defaults, help) but ``exclude``: a
+    backend's config as a section of the bridge's tree, derived, never a hand-kept subset."""
+    specs = []
+    for f in dataclasses.fields(cls):
+        if f.name in exclude:
+            continue
+        default = (
+            {"default": f.default}
+            if f.default is not dataclasses.MISSING
+            else {"default_factory": f.default_factory}
+        )
+        specs.append((f.name, f.type, dataclasses.field(metadata=f.metadata, **default)))
+    return dataclasses.make_dataclass(f"{cls.__name__}Section", specs, kw_only=True)
+
+
+# Every FrankaConfig field but limits_file (the bridge's own, for every backend): franka.NAME.
+FrankaSection = _section(FrankaConfig, exclude=("limits_file",))
+
+
+@dataclass(kw_only=True)
+class BridgeConfig:
+    """`robot_bridge`'s parameters (dotted names; `robolearn.ros.params.declare_config`)."""
+
+    backend: str = option("twin", "Robot backend: twin (MuJoCo) or franka (pylibfranka).")
+    task: str = option(
+        "", "Twin only: task whose objects are loaded and reported (reach, pick_cube, ...)."
+    )
+    seed: int = option(0, "Twin only: seed of the first task reset; each reset uses the next one.")
+    limits_file: str = option(
+        "", "Cell limits YAML (every backend); empty for the installed hardware/franka.yaml."
+    )
+    clock_mode: str = option(
+        "wall", "'wall': stamp with wall time; 'sim': publish /clock from the twin."
+    )
+    real_time_factor: float = option(
+        1.0, "Twin speed vs wall clock; 0 in sim clock mode = as fast as possible."
+    )
+    publish_hz: float = option(
+        500.0, "Rate of joint_states, ee_pose, ee_twist, ee_wrench, gripper_state."
+    )
+    task_hz: float = option(20.0, "Rate of task_state and task_success (twin with a task).")
+    camera_hz: float = option(10.0, "Rate of camera images (twin).")
+    cameras: list[str] = option(
+        [""], "Cameras to render and publish (twin): front, wrist. [''] for none."
+    )
+    image_height: int = option(128, "Camera image height in pixels.")
+    image_width: int = option(128, "Camera image width in pixels.")
+    paint_markers: str = option(
         "",
         "Twin only: paint the ArUco markers of this fiducials YAML on the task objects ('default'"
         " for hardware/fiducials.yaml; empty for none), to rehearse fiducial_perception.",
-    ),
-    "armed_on_start": (False, "Accept commands without an explicit 'arm' call (sim only)."),
-    "target_max_age": (
+    )
+    armed_on_start: bool = option(
+        False, "Accept commands without an explicit 'arm' call (sim only)."
+    )
+    target_max_age: float = option(
         0.1,
         "Seconds: a cartesian_target stamped longer ago (or unstamped, or stamped that far in "
         "the future) is refused. In sim clock mode ages are robot seconds and the limit is "
         "scaled by real_time_factor (no age limit as fast as possible).",
-    ),
-}
+    )
+    franka: Any = field(default_factory=FrankaSection)
+
+    def __post_init__(self) -> None:
+        if self.backend not in ROBOT_CONFIGS.names():
+            raise ValueError(f"backend {self.backend!r}: one of {', '.join(ROBOT_CONFIGS.names())}")
+        if self.clock_mode not in ("wall", "sim"):
+            raise ValueError(f"clock_mode must be 'wall' or 'sim', got {self.clock_mode!r}")
+        if self.publish_hz <= 0:
+            raise ValueError(f"publish_hz must be positive, got {self.publish_hz}")
+        if not self.target_max_age > 0:
+            raise ValueError(f"target_max_age must be positive, got {self.target_max_age}")
+
+
+# Every key of the config tree, by dotted name (derived, never a hand-kept copy).
+PARAMETERS = config_parameters(BridgeConfig())
 
 
 class RobotBridge(Node):
@@ -92,33 +147,24 @@ class RobotBridge(Node):
             "robot_bridge",
             context=context,
             parameter_overrides=parameter_overrides(overrides),
+            **CONFIG_NODE_OPTIONS,
         )
-        p = declare_parameters(self, PARAMETERS)
-        self.params = p
-        if p["clock_mode"] not in ("wall", "sim"):
-            raise ValueError(f"clock_mode must be 'wall' or 'sim', got {p['clock_mode']!r}")
-        if p["publish_hz"] <= 0:
-            raise ValueError(f"publish_hz must be positive, got {p['publish_hz']}")
-        if not p["target_max_age"] > 0:
-            raise ValueError(f"target_max_age must be positive, got {p['target_max_age']}")
+        self.config = p = declare_config(self, BridgeConfig())
         self._robot_time = 0.0  # of the newest published state (the sim clock's now)
         self.task: Task | None = None
         self.robot = self._make_robot(p)
-        if (
-            p["backend"] == "twin"
-            and os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") != "LOCALHOST"
-        ):
+        if p.backend == "twin" and os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") != "LOCALHOST":
             self.get_logger().warning(
                 "the twin bridge runs with DDS discovery beyond localhost; "
                 "set ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST (robolearn up sim does)"
             )
         self._lock = threading.RLock()
-        self._armed = bool(p["armed_on_start"]) and self.robot.simulated
-        self._seed = int(p["seed"])
+        self._armed = bool(p.armed_on_start) and self.robot.simulated
+        self._seed = int(p.seed)
         self._rejected = 0
         self._last_reject_reason = ""
         self._achieved_hz = 0.0
-        self._cameras = [c for c in p["cameras"] if c]
+        self._cameras = [c for c in p.cameras if c]
 
         pub = self.create_publisher
         self.pub_joints = pub(codecs.JointState, "joint_states", qos.SENSOR)
@@ -133,7 +179,7 @@ class RobotBridge(Node):
         self.pub_diag = pub(DiagnosticArray, "/diagnostics", qos.COMMAND)
         self.pub_task = pub(Float64MultiArray, "task_state", qos.SENSOR)
         self.pub_success = pub(Bool, "task_success", qos.SENSOR)
-        self.pub_clock = pub(Clock, "/clock", qos.CLOCK) if p["clock_mode"] == "sim" else None
+        self.pub_clock = pub(Clock, "/clock", qos.CLOCK) if p.clock_mode == "sim" else None
         self.pub_images = {
             c: pub(codecs.Image, f"camera/{c}/image_raw", qos.SENSOR) for c in self._cameras
         }
@@ -158,41 +204,43 @@ class RobotBridge(Node):
             self.robot.connect()
             self._reset_task()
         self._publish_armed()
-        self.pub_hardware.publish(String(data=str(p["backend"])))
+        self.pub_hardware.publish(String(data=str(p.backend)))
         self._stop = threading.Event()
         self._start_loop()
         self.get_logger().info(
-            f"robot_bridge up: backend={p['backend']} task={p['task'] or '-'}"
-            f" clock={p['clock_mode']} publish_hz={p['publish_hz']} armed={self._armed}"
+            f"robot_bridge up: backend={p.backend} task={p.task or '-'}"
+            f" clock={p.clock_mode} publish_hz={p.publish_hz} armed={self._armed}"
         )
 
     # --- set-up -------------------------------------------------------------------------------
-    def _make_robot(self, p: dict[str, Any]) -> Robot:
+    def _make_robot(self, p: BridgeConfig) -> Robot:
         options: dict[str, Any] = {}
-        fields = {f.name for f in dataclasses.fields(ROBOT_CONFIGS.get(p["backend"]))}
-        if p["limits_file"]:
-            options["limits_file"] = p["limits_file"]
-        if p["task"]:
+        fields = {f.name for f in dataclasses.fields(ROBOT_CONFIGS.get(p.backend))}
+        # The backend's own section (franka.*) carries every field of its config.
+        section = getattr(p, p.backend, None)
+        if dataclasses.is_dataclass(section):
+            options.update(dataclasses.asdict(section))
+        if p.limits_file:
+            options["limits_file"] = p.limits_file
+        if p.task:
             if "scene" not in fields:
-                raise ValueError(f"backend {p['backend']!r} cannot load task objects")
-            task_cls = TASKS.get(p["task"])
+                raise ValueError(f"backend {p.backend!r} cannot load task objects")
+            task_cls = TASKS.get(p.task)
             options["scene"] = task_cls.scene
-        cameras = tuple(c for c in p["cameras"] if c)
+        cameras = tuple(c for c in p.cameras if c)
         if cameras and "cameras" in fields:
             options["cameras"] = cameras
-            options["image_size"] = (int(p["image_height"]), int(p["image_width"]))
-        if p["paint_markers"]:
+            options["image_size"] = (int(p.image_height), int(p.image_width))
+        if p.paint_markers:
             if "scene_edits" not in fields:
-                raise ValueError(f"backend {p['backend']!r} cannot paint markers (twin only)")
+                raise ValueError(f"backend {p.backend!r} cannot paint markers (twin only)")
             from robolearn.arena.markers import PaintMarkers, load_fiducials
 
-            path = None if p["paint_markers"] == "default" else p["paint_markers"]
+            path = None if p.paint_markers == "default" else p.paint_markers
             options["scene_edits"] = (PaintMarkers(load_fiducials(path)),)
-        if p["fci_ip"] and "fci_ip" in fields:
-            options["fci_ip"] = p["fci_ip"]
-        robot = make_robot(p["backend"], **options)
-        if p["task"]:
-            self.task = TASKS.get(p["task"])(robot.limits)
+        robot = make_robot(p.backend, **options)
+        if p.task:
+            self.task = TASKS.get(p.task)(robot.limits)
         return robot
 
     def _reset_task(self) -> None:
@@ -218,13 +266,13 @@ class RobotBridge(Node):
         return self._loop_error
 
     def _loop(self) -> None:
-        p = self.params
-        period = 1.0 / float(p["publish_hz"])
-        rtf = float(p["real_time_factor"])
-        paced = p["clock_mode"] == "wall" or rtf > 0
+        p = self.config
+        period = 1.0 / float(p.publish_hz)
+        rtf = float(p.real_time_factor)
+        paced = p.clock_mode == "wall" or rtf > 0
         wall_period = period / rtf if rtf > 0 else period
-        task_every = max(1, round(float(p["publish_hz"]) / max(float(p["task_hz"]), 1e-9)))
-        camera_every = max(1, round(float(p["publish_hz"]) / max(float(p["camera_hz"]), 1e-9)))
+        task_every = max(1, round(float(p.publish_hz) / max(float(p.task_hz), 1e-9)))
+        camera_every = max(1, round(float(p.publish_hz) / max(float(p.camera_hz), 1e-9)))
         tick = 0
         next_deadline = time.perf_counter()
         rate_t0, rate_n = time.perf_counter(), 0
@@ -280,7 +328,7 @@ class RobotBridge(Node):
                 time.sleep(0)  # let executor threads take the GIL
 
     def _stamp(self, robot_time: float) -> codecs.Time:
-        if self.params["clock_mode"] == "sim":
+        if self.config.clock_mode == "sim":
             return codecs.to_time(robot_time)
         return self.get_clock().now().to_msg()
 
@@ -322,10 +370,10 @@ class RobotBridge(Node):
         """Why a target stamped ``stamp`` must not move the arm ('' when it is fresh)."""
         if stamp.sec == 0 and stamp.nanosec == 0:
             return "unstamped target (header.stamp is zero): stamp every command"
-        p = self.params
-        limit = float(p["target_max_age"])
-        if p["clock_mode"] == "sim":
-            rtf = float(p["real_time_factor"])
+        p = self.config
+        limit = float(p.target_max_age)
+        if p.clock_mode == "sim":
+            rtf = float(p.real_time_factor)
             if rtf <= 0:
                 return ""  # as fast as possible: no wall-clock meaning to an age
             now, limit = self._robot_time, limit * rtf
@@ -437,7 +485,7 @@ class RobotBridge(Node):
             level=DiagnosticStatus.ERROR if safety.estopped or loop else DiagnosticStatus.OK,
             name="robolearn/robot_bridge",
             message=loop or safety.estop_reason or ("armed" if self._armed else "disarmed"),
-            hardware_id=self.params["backend"],
+            hardware_id=self.config.backend,
         )
         values = {
             "armed": self._armed,

@@ -223,3 +223,47 @@ def test_stale_unstamped_and_future_targets_are_refused_fresh_ones_move_the_arm(
         time.sleep(0.05)
     assert np.linalg.norm(bridge.robot.observe().ee_pos - start) > 5e-3  # fresh ones do
     assert not rig.spin_errors
+
+
+def test_every_franka_setting_is_a_bridge_parameter_and_reaches_the_robot(tmp_path):
+    """The bridge's franka.* parameters are derived from FrankaConfig (it built its robot from
+    a hand-picked subset: mode, impedance_scale, max_joint_velocity, gripper and realtime were
+    unreachable from real.launch.py)."""
+    import dataclasses
+
+    from robolearn.robot import fake_franka
+    from robolearn.robot.franka import FrankaConfig
+    from robolearn.ros.robot_bridge import PARAMETERS
+
+    ip = "192.0.2.11"  # TEST-NET-1, served by the in-process fake robot
+    fields = [f for f in dataclasses.fields(FrankaConfig) if f.name != "limits_file"]
+    assert {f"franka.{f.name}" for f in fields} <= set(PARAMETERS)
+    assert "limits_file" in PARAMETERS  # one for every backend
+    chosen = {
+        "fci_ip": ip, "mode": "torque", "realtime": False, "driver": "robolearn.robot.fake_franka",
+        "gripper": False, "gripper_speed": 0.05, "gripper_force": 20.0,
+        "tcp_in_flange": [0.0, 0.0, 0.1, 1.0, 0.0, 0.0, 0.0],
+    }  # fmt: skip
+    for f in fields:  # every other number: half its default
+        if f.name not in chosen:
+            assert isinstance(f.default, float), f"choose a test value for franka.{f.name}"
+            chosen[f.name] = f.default / 2
+    served = fake_franka.serve(ip)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    bridge = None
+    try:
+        bridge = RobotBridge(
+            context=context, backend="franka", publish_hz=50.0,
+            **{f"franka.{k}": v for k, v in chosen.items()},
+        )  # fmt: skip
+        config = bridge.robot.config
+        for name, value in chosen.items():
+            got = getattr(config, name)
+            assert list(got) == value if name == "tcp_in_flange" else got == value, name
+        assert bridge.robot.simulated is False and bridge.config.backend == "franka"
+    finally:
+        if bridge is not None:
+            bridge.destroy_node()
+        rclpy.shutdown(context=context)
+        served.shutdown()
