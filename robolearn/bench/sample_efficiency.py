@@ -12,8 +12,8 @@ there counts as infinitely late). Learners:
 - ``default``: `robolearn.learn.config.AGENT_PRESETS["default"]`, what `robolearn train serl`,
   the learner node and the demo run;
 - ``rlpd``: the paper's setting (UTD 20, 10 critics). At that UTD a CPU update costs about
-  35 times SB3's, so ``--time-cap`` stops it at the wall clock the default learner needs for the
-  whole budget: equal compute, and the steps it reached are reported;
+  35 times SB3's, so ``--time-cap`` stops it at the CPU seconds the default learner needs for
+  the whole budget: equal compute whatever else runs, and the steps it reached are reported;
 - ``sb3``: SB3 SAC with its defaults (2 critics, UTD 1), no demos, on the ``state`` vector.
 
 Jobs (learner x seed) run in ``--jobs`` worker processes with one torch thread each. The report
@@ -113,7 +113,7 @@ def run_rlpd(
         seed=seed,
         callback=report,
         device=config.device,
-        time_limit_s=time_cap,
+        cpu_limit_s=time_cap,
     )
     env.close()
     eval_env.close()
@@ -341,8 +341,8 @@ def run_benchmark(
     plot: Path | None = None,
     runs_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Run every (learner, seed); ``time_cap`` (seconds) stops the ``rlpd`` runs, by default at
-    the median wall clock of the ``default`` runs (equal compute). ``overrides`` are dotted
+    """Run every (learner, seed); ``time_cap`` (CPU seconds) stops the ``rlpd`` runs, by default
+    at the median CPU seconds of the ``default`` runs (equal compute). ``overrides`` are dotted
     ``--set`` items applied to every RLPD learner's tree. With ``runs_dir`` each finished run is
     saved there as it ends and a rerun with the same settings reuses it (an interrupted
     benchmark resumes)."""
@@ -376,7 +376,7 @@ def run_benchmark(
     if "rlpd" in learners:
         cap = time_cap
         if cap is None and "default" in learners:
-            cap = float(np.median([r["wall_seconds"] for r in runs if r["learner"] == "default"]))
+            cap = float(np.median([r["cpu_seconds"] for r in runs if r["learner"] == "default"]))
         runs += _run_all(specs(["rlpd"], cap), jobs)
     else:
         cap = time_cap
@@ -398,7 +398,7 @@ def run_benchmark(
         "eval_every": eval_every,
         "eval_episodes": eval_episodes,
         "jobs": jobs,
-        "rlpd_time_cap_s": cap if "rlpd" in learners else None,
+        "rlpd_cpu_cap_s": cap if "rlpd" in learners else None,
         "learners": summaries,
         "median_steps_to_90": default["median_steps_to_90"] if default else None,
         "targets": dict(TARGETS),
@@ -505,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--time-cap", type=common.positive_float, default=None,
-        help="seconds per rlpd run (default: the default learner's median wall clock)",
+        help="CPU seconds per rlpd run (default: the default learner's median CPU seconds)",
     )  # fmt: skip
     parser.add_argument("--action-mode", default=None, help="env.action_mode for every learner")
     parser.add_argument(

@@ -168,6 +168,7 @@ def train_rlpd(
     progress: bool = False,
     device: str = "auto",
     time_limit_s: float | None = None,
+    cpu_limit_s: float | None = None,
 ) -> TrainResult:
     """Train an `RLPDAgent` online on ``env`` until ``total_steps`` environment steps.
 
@@ -189,7 +190,8 @@ def train_rlpd(
     ``learning_curve.png``; ``progress``: a tqdm bar. ``device``: where the agent learns
     (`robolearn.learn.device.resolve_device`; ignored when ``agent`` is given).
     ``time_limit_s``: stop early once this many seconds of wall clock have passed (then the
-    final evaluation runs at the steps reached; ``TrainResult.time_limited`` says so).
+    final evaluation runs at the steps reached; ``TrainResult.time_limited`` says so);
+    ``cpu_limit_s`` the same in CPU seconds of this process (equal compute whatever else runs).
     """
     if total_steps < 1:
         raise ValueError(f"total_steps must be at least 1, got {total_steps}")
@@ -214,6 +216,7 @@ def train_rlpd(
             checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None,
             checkpoint_every=checkpoint_every,
             time_limit_s=time_limit_s,
+            cpu_limit_s=cpu_limit_s,
         ).run(
             learner_args={
                 "demos": demos,
@@ -252,9 +255,12 @@ class _Loop:
         checkpoint_dir: Path | None,
         checkpoint_every: int,
         time_limit_s: float | None = None,
+        cpu_limit_s: float | None = None,
     ) -> None:
         self.env, self.eval_env = train_env, eval_env
         self.time_limit_s = time_limit_s
+        self.cpu_limit_s = cpu_limit_s
+        self.cpu_start = time.process_time()
         self.time_limited = False
         self.total_steps = total_steps
         self.eval_every, self.eval_episodes = eval_every, eval_episodes
@@ -358,7 +364,10 @@ class _Loop:
         learning_starts = learner.learning_starts
 
         while learner.env_steps < self.total_steps:
-            if self.time_limit_s is not None and self._elapsed() >= self.time_limit_s:
+            if (self.time_limit_s is not None and self._elapsed() >= self.time_limit_s) or (
+                self.cpu_limit_s is not None
+                and time.process_time() - self.cpu_start >= self.cpu_limit_s
+            ):
                 self.time_limited = True
                 log.info("time limit: stopping at step %d", learner.env_steps)
                 break

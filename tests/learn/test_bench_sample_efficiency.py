@@ -43,8 +43,8 @@ def test_tiny_run_report_and_plot(tmp_path):
     assert [s for s, _ in default["curves"]["0"]] == [0, 60, 120]
     assert [s for s, _ in report["learners"]["sb3"]["curves"]["1"]] == [0, 60, 120]
     assert default["config"]["agent"]["hidden_dims"] == [16, 16]
-    # the paper's RLPD is stopped at the default learner's median wall clock (equal compute)
-    assert abs(report["rlpd_time_cap_s"] - default["median_wall_seconds"]) < 0.1
+    # the paper's RLPD is stopped at the default learner's median CPU seconds (equal compute)
+    assert abs(report["rlpd_cpu_cap_s"] - default["median_cpu_seconds"]) < 0.1
     for p in report["learners"]["rlpd"]["per_seed"]:
         assert p["env_steps"] <= 120 and (p["time_limited"] or p["env_steps"] == 120)
     for summary in report["learners"].values():
