@@ -73,7 +73,6 @@ def node_configs(
         node=ActorSettings(
             batch_size=s.actor_batch_size,
             rate_hz=float(s.actor_rate_hz),
-            backend="twin",
             cpus=s.actor_cpus,
         ),
     )
