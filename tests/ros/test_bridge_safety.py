@@ -92,15 +92,9 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture
-def rig() -> Iterator[Rig]:
-    r = Rig()
-    yield r
-    r.close()
-
-
-def test_estop_is_served_while_a_reset_moves_the_arm_and_state_keeps_publishing(rig: Rig):
-    robot = rig.bridge.robot
+def give_a_long_reset(robot: Any) -> threading.Event:
+    """Replace ``robot.reset`` by a move home that runs until the e-stop latches (or 20 s), as
+    `FrankaRobot.reset` does; the event is set when it starts."""
     started = threading.Event()
 
     def long_move_home(joint_positions: Any = None) -> Any:
@@ -113,6 +107,19 @@ def test_estop_is_served_while_a_reset_moves_the_arm_and_state_keeps_publishing(
         return robot.observe()
 
     robot.reset = long_move_home
+    return started
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    r = Rig()
+    yield r
+    r.close()
+
+
+def test_estop_is_served_while_a_reset_moves_the_arm_and_state_keeps_publishing(rig: Rig):
+    robot = rig.bridge.robot
+    started = give_a_long_reset(robot)
     robot.thread_safe = True  # as FrankaRobot declares
     assert rig.call("arm").success
     reset = rig.call_async("reset")
@@ -134,18 +141,7 @@ def test_estop_is_served_while_a_reset_moves_the_arm_and_state_keeps_publishing(
 
 def test_disarm_during_a_real_arms_reset_ends_the_move(rig: Rig):
     robot = rig.bridge.robot
-    started = threading.Event()
-
-    def long_move_home(joint_positions: Any = None) -> Any:
-        started.set()
-        deadline = time.monotonic() + LONG_MOVE_S
-        while time.monotonic() < deadline:
-            if robot.safety.estopped:
-                raise EStopError(f"e-stop latched ({robot.safety.estop_reason})")
-            time.sleep(0.01)
-        return robot.observe()
-
-    robot.reset = long_move_home
+    started = give_a_long_reset(robot)
     robot.thread_safe = True
     robot.simulated = False  # a real arm: only an armed bridge resets it; disarm stops it
     assert not rig.call("reset").success  # disarmed: refused
