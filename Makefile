@@ -66,9 +66,10 @@ bench: setup
 	$(PY) benchmarks/alignment.py --json
 	$(PY) benchmarks/arena_throughput.py --json
 
-# About an hour on a 2-core CPU (30,000 env steps for RLPD and for SB3 SAC).
+# About 1.5 hours on a 2-core CPU (5 seeds x 15,000 env steps; paper RLPD on 3 seeds at equal
+# CPU); finished runs are kept in out/bench/se_runs, so a rerun resumes.
 bench-sample-efficiency: setup
-	$(PY) benchmarks/sample_efficiency.py --json
+	$(PY) benchmarks/sample_efficiency.py --seeds 5 --rlpd-seeds 3 --runs out/bench/se_runs --json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
