@@ -6,6 +6,7 @@ with its mean; on the twin weights are used, and the bound is reported either wa
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import gymnasium as gym
@@ -50,7 +51,10 @@ def _weights_msg(version: int, scale: float = 1.0):
     return bytes_msg(encode_weights(snapshot))
 
 
+@contextlib.contextmanager
 def _actor(tmp_path, env: dict[str, str], limit: float | None = None, **node: Any):
+    """A `SerlActorNode` on ``env`` (``limit``: a certification file's max_lipschitz; ``node``:
+    node.* settings), destroyed with its context afterwards."""
     overrides: dict[str, Any] = dict(env)
     if limit is not None:
         config = tmp_path / "run.yaml"
@@ -60,10 +64,13 @@ def _actor(tmp_path, env: dict[str, str], limit: float | None = None, **node: An
     context = rclpy.Context()
     rclpy.init(context=context)
     try:
-        return SerlActorNode(context=context, **overrides), context
-    except BaseException:
+        actor = SerlActorNode(context=context, **overrides)
+        try:
+            yield actor
+        finally:
+            actor.destroy_node()
+    finally:
         rclpy.shutdown(context=context)
-        raise
 
 
 @pytest.mark.parametrize(
@@ -71,37 +78,28 @@ def _actor(tmp_path, env: dict[str, str], limit: float | None = None, **node: An
     [(FRANKA_ENV, 1e-3, False), (FRANKA_ENV, 1e9, True), (TWIN_ENV, 1e-3, True)],
 )
 def test_gate_on_streamed_weights(tmp_path, env, limit, accepted):
-    node, context = _actor(tmp_path, env, limit)
-    try:
+    with _actor(tmp_path, env, limit) as node:
         assert node.on_hardware == (env is FRANKA_ENV)
         node._on_weights(_weights_msg(3))
         assert node.rejected_weights == (0 if accepted else 1)
         assert node.actor.weights_version == (3 if accepted else -1)
         if accepted:
             assert node.certified_lipschitz is not None and node.certified_lipschitz > 0
-        node.destroy_node()
-    finally:
-        rclpy.shutdown(context=context)
 
 
 def test_gate_is_on_by_default_on_hardware(tmp_path):
     """No certification file: a default limit applies on hardware (it was 'any bound')."""
-    node, context = _actor(tmp_path, FRANKA_ENV)
-    try:
+    with _actor(tmp_path, FRANKA_ENV) as node:
         limit = node.certification.max_lipschitz
         assert node.certification.required and limit is not None
         node._on_weights(_weights_msg(1, scale=0.1))  # a gentle policy passes
         assert node.rejected_weights == 0 and node.certified_lipschitz < limit
         node._on_weights(_weights_msg(2, scale=100.0))  # a steep one does not
         assert node.rejected_weights == 1 and node.actor.weights_version == 1
-        node.destroy_node()
-    finally:
-        rclpy.shutdown(context=context)
 
 
 def test_nothing_moves_on_hardware_before_certified_weights(tmp_path):
-    node, context = _actor(tmp_path, FRANKA_ENV, limit=1e9)
-    try:
+    with _actor(tmp_path, FRANKA_ENV, limit=1e9) as node:
         for _ in range(5):
             node._tick()
         assert node.actor.env_steps == 0 and node.actor.waiting_for_weights
@@ -109,30 +107,18 @@ def test_nothing_moves_on_hardware_before_certified_weights(tmp_path):
         node._tick()
         assert node.actor.env_steps == 1
         assert node.actor.deterministic  # the policy's mean: no exploration noise on hardware
-        node.destroy_node()
-    finally:
-        rclpy.shutdown(context=context)
 
 
 def test_random_warm_up_on_hardware_needs_explicit_consent(tmp_path):
     with pytest.raises(ValueError, match="explore_on_hardware"):
-        _actor(tmp_path, FRANKA_ENV, limit=1e9, random_steps=100)
-    node, context = _actor(
-        tmp_path, FRANKA_ENV, limit=1e9, random_steps=100, explore_on_hardware=True
-    )
-    try:
-        node._tick()
-        assert node.actor.env_steps == 1 and not node.actor.deterministic
-        node.destroy_node()
-    finally:
-        rclpy.shutdown(context=context)
+        with _actor(tmp_path, FRANKA_ENV, limit=1e9, random_steps=100):
+            pass
+    with _actor(tmp_path, FRANKA_ENV, limit=1e9, random_steps=100, explore_on_hardware=True) as n:
+        n._tick()
+        assert n.actor.env_steps == 1 and not n.actor.deterministic
 
 
 def test_the_twin_acts_randomly_before_weights(tmp_path):
-    node, context = _actor(tmp_path, TWIN_ENV)
-    try:
+    with _actor(tmp_path, TWIN_ENV) as node:
         node._tick()
         assert node.actor.env_steps == 1 and node.actor.acting_randomly
-        node.destroy_node()
-    finally:
-        rclpy.shutdown(context=context)
